@@ -1,0 +1,1 @@
+"""crisis-tracker: IOM emergency responses, sitreps, and people reached."""

@@ -1,0 +1,36 @@
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel
+
+from app.schemas import no_nul
+
+EntityType = Literal["sitrep", "crisis", "user", "token", "import"]
+
+
+def _in_utc_range(value: datetime | None) -> datetime | None:
+    # Stored times are UTC; 0001-01-01T00:00+14:00 or 9999-12-31T23:59-14:00 have no UTC
+    # equivalent, and converting them would fail the query.
+    if value is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range once converted to UTC") from None
+    return value
+
+
+# Query filters that are compared with stored values.
+FilterText = Annotated[str | None, AfterValidator(no_nul)]
+FilterTime = Annotated[AwareDatetime | None, AfterValidator(_in_utc_range)]
+
+
+class AuditEventRead(BaseModel):
+    id: int
+    occurred_at: datetime
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: int | None
+    request_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None

@@ -1,0 +1,28 @@
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth import service as auth
+from app.auth.models import User
+from app.db import SessionDep
+from app.errors import Unauthorized
+
+_bearer = HTTPBearer(
+    auto_error=False, description="An API token from `crisis-tracker users create`."
+)
+
+
+def current_user(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
+    user = auth.authenticate(session, token=credentials.credentials)
+    if user is None:
+        raise Unauthorized("The API token is not valid, or it has been revoked.")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

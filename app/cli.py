@@ -1,0 +1,190 @@
+"""The ``crisis-tracker`` command."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from alembic import command
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy.orm import Session
+
+from app import demo as demo_data
+from app.auth import service as auth
+from app.auth.models import Role
+from app.db import alembic_config, new_session
+from app.errors import AppError, validation_failed
+from app.imports import console as import_console
+from app.imports import service as imports
+from app.imports.schemas import Combine, ImportOptions
+from app.imports.sheets import Upload
+
+app = typer.Typer(help="crisis-tracker: IOM crisis-response reporting.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and their API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+
+@contextmanager
+def _unit_of_work() -> Iterator[Session]:
+    """A session committed when the command succeeds; an AppError becomes a message on
+    standard error and exit code 1, with nothing written."""
+    with new_session(writes=True) as session:
+        try:
+            yield session
+            session.commit()
+        except AppError as error:
+            session.rollback()
+            typer.secho(f"error: {error.detail}", err=True, fg=typer.colors.RED)
+            for problem in error.extensions.get("errors", []):
+                typer.secho(f"  {'.'.join(map(str, problem['loc']))}: {problem['msg']}", err=True)
+            raise typer.Exit(code=1) from error
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply the database migrations (the only way the schema is made)."""
+    command.upgrade(alembic_config(), revision)
+    typer.echo(f"database upgraded to {revision}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+    )
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="A unique user name.")],
+    role: Annotated[Role, typer.Option(help="What the user may do.")],
+    country: Annotated[
+        list[str] | None, typer.Option(help="ISO3 country the user works in (repeatable).")
+    ] = None,
+    cluster: Annotated[
+        list[str] | None, typer.Option(help="Cluster a coordinator pulls (repeatable).")
+    ] = None,
+) -> None:
+    """Create a user and print its API token, once, as the last line."""
+    with _unit_of_work() as session:
+        user = auth.create_user(
+            session, name=name, role=role, countries=country or [], clusters_=cluster or []
+        )
+        token = auth.issue_token(session, user=user)
+    typer.echo(f"created {role.value} user {name!r}; its API token (shown only now):", err=True)
+    typer.echo(token)
+
+
+@users_app.command("token")
+def users_token(name: Annotated[str, typer.Argument(help="The user's name.")]) -> None:
+    """Issue an additional API token for a user and print it as the last line."""
+    with _unit_of_work() as session:
+        token = auth.issue_token(session, user=auth.get_user_by_name(session, name=name))
+    typer.echo(token)
+
+
+@users_app.command("revoke")
+def users_revoke(name: Annotated[str, typer.Argument(help="The user's name.")]) -> None:
+    """Revoke every API token of a user."""
+    with _unit_of_work() as session:
+        count = auth.revoke_tokens(session, user=auth.get_user_by_name(session, name=name))
+    typer.echo(f"revoked {count} token(s) of {name!r}")
+
+
+@app.command()
+def demo() -> None:
+    """Apply the migrations and load a demonstration data set (or, when it is already
+    loaded, issue fresh tokens for its users). Prints a token for one user of each role."""
+    command.upgrade(alembic_config(), "head")
+    with _unit_of_work() as session:
+        summary = demo_data.load(session)
+    typer.echo(summary.describe())
+
+
+@app.command("import")
+def import_sheet(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="A 5W sheet: CSV, XLSX or HXL CSV."
+        ),
+    ],
+    user: Annotated[str, typer.Option(help="Import as this user; their permissions apply.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything and report; write nothing.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Write nothing at all if anything is refused.")
+    ] = False,
+    division: Annotated[
+        str | None, typer.Option(help="Default DHRR division: pcca, prd or hod.")
+    ] = None,
+    phase: Annotated[
+        str | None, typer.Option(help="Default MCOF phase: preparedness, response, recovery.")
+    ] = None,
+    year: Annotated[
+        int | None, typer.Option(help="Year of month cells without one ('June').")
+    ] = None,
+    crisis_id: Annotated[int | None, typer.Option(help="Default crisis id.")] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(help="FIELD=COLUMN: read a field from another column (repeatable)."),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="COLUMN~TEXT or COLUMN=TEXT: import only matching rows (repeatable)."),
+    ] = None,
+    combine: Annotated[
+        Combine, typer.Option(help="Rows for one slot of a sitrep: refuse, max or sum.")
+    ] = Combine.refuse,
+) -> None:
+    """Import a 5W sheet, one row per sitrep line, grouped into sitreps by country, crisis
+    and period. Prints a report; exit code 1 when any row or sitrep was refused."""
+    with import_console.ProgressBar() as progress, _unit_of_work() as session:
+        try:
+            options = ImportOptions.model_validate(
+                {
+                    "dry_run": dry_run,
+                    "strict": strict,
+                    "division": division,
+                    "phase": phase,
+                    "year": year,
+                    "crisis_id": crisis_id,
+                    "column": column or [],
+                    "only": only or [],
+                    "combine": combine,
+                }
+            )
+        except PydanticValidationError as exc:
+            raise validation_failed([dict(error) for error in exc.errors()]) from None
+        report = imports.run(
+            session,
+            upload=Upload(data=file.read_bytes(), name=file.name),
+            options=options,
+            user=auth.get_user_by_name(session, name=user),
+            progress=progress,
+        )
+    import_console.render(report)
+    if report.problems or report.refused:
+        raise typer.Exit(code=1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,84 @@
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.auth.dependencies import CurrentUser
+from app.clusters import service as clusters
+from app.clusters.schemas import ClusterRead, FeedPage
+from app.db import SessionDep
+from app.errors import problem_responses
+from app.pagination import checked_limit
+from app.reference.dependencies import CountryList
+
+router = APIRouter(prefix="/clusters", tags=["clusters"])
+
+
+@router.get("", response_model=list[ClusterRead])
+def list_clusters(_user: CurrentUser) -> list[ClusterRead]:
+    """The coordination groups that pull feeds, the sectors each covers, and who leads it."""
+    return [
+        ClusterRead(
+            code=c.code,
+            name=c.name,
+            sectors=list(c.sectors),
+            lead_agencies=list(c.lead_agencies),
+            note=c.note,
+        )
+        for c in clusters.CLUSTERS.values()
+    ]
+
+
+@router.get(
+    "/{code}/feed",
+    response_model=FeedPage,
+    responses={
+        200: {"description": "A page of feed items; with `format=hxl`, HXL JSON rows."},
+        **problem_responses(400, 403, 404),
+    },
+)
+def read_feed(
+    code: str,
+    session: SessionDep,
+    user: CurrentUser,
+    request: Request,
+    response: Response,
+    country: CountryList = None,
+    since: Annotated[
+        str | None,
+        Query(description="A next_cursor from an earlier call: only what changed since."),
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    format: Annotated[Literal["json", "hxl"], Query()] = "json",
+) -> FeedPage | JSONResponse:
+    """The lines of the cluster's sectors, in change order, for 4W/5W tools.
+
+    Start without `since`: you get the live lines. Then keep calling with
+    `since=<next_cursor>`: you get every line changed since (amended lines with their new
+    figures, lines of withdrawn sitreps or dropped by an amendment as `status: "withdrawn"`).
+    Applying every page in order (upsert by `line_id`, delete when withdrawn) leaves you
+    holding exactly the live lines. `next_cursor` is never null; a page shorter than `limit`
+    means you have caught up. `format=hxl` returns the same items as HXL JSON rows; the
+    next cursor is then in the `Link` header."""
+    cluster = clusters.get_cluster(code)
+    page = clusters.feed(
+        session,
+        cluster=cluster,
+        countries=country,
+        since=since,
+        limit=checked_limit(limit),
+        user=user,
+    )
+    query = {
+        "since": page.next_cursor,
+        "country": ",".join(country or []) or None,
+        "limit": limit,
+        "format": "hxl" if format == "hxl" else None,
+    }
+    next_url = request.url.path + "?" + urlencode({k: v for k, v in query.items() if v})
+    link = f'<{next_url}>; rel="next"'
+    if format == "hxl":
+        return JSONResponse(clusters.hxl_rows(cluster, page), headers={"Link": link})
+    response.headers["Link"] = link
+    return page

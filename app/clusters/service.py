@@ -1,0 +1,179 @@
+"""Clusters, the sectors they coordinate, and their feeds of sitrep lines."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.auth import service as auth
+from app.auth.models import Role, User
+from app.clusters.schemas import FeedItem, FeedPage
+from app.errors import NotFound
+from app.pagination import decode_cursor, encode_cursor
+from app.sectors import service as sectors
+from app.sitreps.models import LIVE_LINE, SitrepLine, SitrepStatus
+from app.sitreps.schemas import Disaggregation
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    code: str
+    name: str
+    sectors: tuple[str, ...]
+    lead_agencies: tuple[str, ...]
+    note: str
+
+
+CLUSTERS: dict[str, Cluster] = {
+    c.code: c
+    for c in (
+        Cluster(
+            "cccm",
+            "Camp Coordination and Camp Management Cluster",
+            ("cccm",),
+            ("IOM", "UNHCR"),
+            "IOM co-leads in natural disasters, UNHCR in conflict.",
+        ),
+        Cluster(
+            "shelter",
+            "Shelter Cluster",
+            ("shelter",),
+            ("IFRC", "UNHCR"),
+            "IFRC convenes in natural disasters, UNHCR leads in conflict.",
+        ),
+        Cluster("wash", "WASH Cluster", ("wash",), ("UNICEF",), "UNICEF leads."),
+        Cluster("health", "Health Cluster", ("health",), ("WHO",), "WHO leads."),
+        Cluster(
+            "cwg",
+            "Cash Working Group",
+            ("cash",),
+            ("OCHA",),
+            "Not an IASC cluster; coordinated alongside the clusters.",
+        ),
+    )
+}
+
+
+def get_cluster(code: str) -> Cluster:
+    cluster = CLUSTERS.get(code)
+    if cluster is None:
+        raise NotFound(f"There is no cluster {code!r}; clusters are {', '.join(CLUSTERS)}.")
+    return cluster
+
+
+def cluster_of_sector(sector: str) -> Cluster:
+    return next(c for c in CLUSTERS.values() if sector in c.sectors)
+
+
+# --- feeds -------------------------------------------------------------------------------
+
+# (field, HXL hashtag) of each feed column, in order. Tags of DOMAIN.md where it names one.
+HXL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("line_id", "#meta+id"),
+    ("sitrep_id", "#meta+sitrep"),
+    ("revision", "#meta+revision"),
+    ("status", "#status"),
+    ("country", "#country+code"),
+    ("admin1", "#adm1+code"),
+    ("admin2", "#adm2+code"),
+    ("sector", "#sector+code"),
+    ("division", "#meta+division"),
+    ("phase", "#meta+phase"),
+    ("crisis_id", "#crisis+id"),
+    ("period_start", "#date+start"),
+    ("period_end", "#date+end"),
+    ("people_reached", "#reached"),
+    ("people_reached_new", "#reached+new"),
+    ("women", "#reached+f+adults"),
+    ("men", "#reached+m+adults"),
+    ("girls", "#reached+f+children"),
+    ("boys", "#reached+m+children"),
+    ("persons_with_disabilities", "#reached+disabled"),
+    ("people_targeted", "#targeted"),
+    ("updated_at", "#date+updated"),
+)
+
+
+def feed(
+    session: Session,
+    *,
+    cluster: Cluster,
+    countries: list[str] | None,
+    since: str | None,
+    limit: int,
+    user: User,
+) -> FeedPage:
+    """A page of the cluster's lines in change order.
+
+    Without ``since``: the live lines (a consumer's first pull). With ``since``: every line
+    that changed after that cursor, live or withdrawn, with its current figures, so that a
+    consumer applying the pages in order holds exactly the live lines. ``next_cursor`` is
+    never null: a short page means caught up, and its cursor is where to resume.
+    """
+    auth.require_role(user, Role.coordinator, Role.hq, Role.admin)
+    auth.require_cluster(user, cluster.code)
+    countries = auth.narrow_countries(user, countries)
+    line = SitrepLine
+    in_scope = [line.sector.in_(cluster.sectors)]
+    if countries is not None:
+        in_scope.append(line.country.in_(countries))
+    query = select(line).where(*in_scope).order_by(line.feed_seq)
+    if since is None:
+        # The newest change in scope. A first pull that gets this far has seen every live
+        # line up to it, so its cursor can skip the withdrawn lines before it; capping the
+        # query there keeps that true when writes land between the two statements.
+        caught_up = session.scalar(select(func.max(line.feed_seq)).where(*in_scope)) or 0
+        query = query.where(LIVE_LINE, line.feed_seq <= caught_up)
+    else:
+        (caught_up,) = decode_cursor("feed", since, arity=1)
+        query = query.where(line.feed_seq > caught_up)
+    rows = list(session.scalars(query.limit(limit)))
+    if len(rows) == limit or (rows and since is not None):
+        caught_up = rows[-1].feed_seq
+    return FeedPage(
+        items=[_item(row) for row in rows], next_cursor=encode_cursor("feed", [caught_up])
+    )
+
+
+def _item(row: SitrepLine) -> FeedItem:
+    return FeedItem(
+        line_id=row.id,
+        sitrep_id=row.sitrep_id,
+        revision=row.revision,
+        status=SitrepStatus(row.status),
+        country=row.country,
+        admin1=row.admin1,
+        admin2=row.admin2,
+        sector=row.sector,
+        division=row.division,
+        phase=row.phase,
+        crisis_id=row.crisis_id,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        people_reached=row.people_reached,
+        people_reached_new=row.people_reached_new,
+        people_targeted=row.people_targeted,
+        disaggregation=None
+        if row.women is None
+        else Disaggregation(
+            women=row.women, men=row.men or 0, girls=row.girls or 0, boys=row.boys or 0
+        ),
+        persons_with_disabilities=row.persons_with_disabilities,
+        indicators=row.indicators,
+        updated_at=row.updated_at,
+    )
+
+
+def hxl_rows(cluster: Cluster, page: FeedPage) -> list[list[object]]:
+    """The page as HXL JSON: column names, then hashtags, then one row per item. Each
+    indicator of the cluster's sectors is a column ``#indicator+<name>``."""
+    indicators = [i.code for s in cluster.sectors for i in sectors.SECTORS[s].indicators]
+    header = [field for field, _tag in HXL_COLUMNS] + indicators
+    tags = [tag for _field, tag in HXL_COLUMNS] + [f"#indicator+{i}" for i in indicators]
+    rows: list[list[object]] = [list(header), list(tags)]
+    for item in page.items:
+        flat = item.model_dump(mode="json")
+        flat.update(flat.pop("disaggregation") or dict.fromkeys(("women", "men", "girls", "boys")))
+        values = [flat[field] for field, _tag in HXL_COLUMNS]
+        rows.append(values + [flat["indicators"].get(i) for i in indicators])
+    return rows

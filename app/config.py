@@ -1,0 +1,58 @@
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings, read from environment variables prefixed with ``TRACKER_``."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore")
+
+    # Unset means an embedded SQLite file in ``data_dir``.
+    database_url: str | None = None
+    data_dir: Path = Path("data")
+    # How long a request waits to connect to PostgreSQL, or for a pooled connection, in
+    # seconds: with the database down, requests fail this fast.
+    database_timeout: float = Field(default=2.0, gt=0)
+    # How long an SQLite writer waits for another to finish, in seconds. Writers queue
+    # rather than fail; this bounds the queue.
+    sqlite_busy_timeout: float = Field(default=30.0, gt=0)
+    max_lines_per_sitrep: int = Field(default=1000, ge=1)
+    max_sitreps_per_batch: int = Field(default=500, ge=1)
+    # The largest request body accepted, in bytes (a full batch of 500 sitreps fits).
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Requests per minute per API token, on average, in each server process; 0 turns the
+    # limit off. Bursts of up to rate_limit_burst requests pass at once.
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    rate_limit_burst: int = Field(default=60, ge=1)
+    # Origins allowed to call the API from a browser (comma-separated). None by default:
+    # no CORS headers at all.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Idempotency keys are kept at least this long.
+    idempotency_ttl_hours: float = Field(default=24, ge=24)
+    # A request that claimed a key and has not answered after this long is taken for dead,
+    # and a retry with the key runs again.
+    idempotency_lease_seconds: float = Field(default=120, gt=0)
+    page_limit_default: int = Field(default=100, ge=1)
+    page_limit_max: int = Field(default=1000, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'crisis-tracker.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,119 @@
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from app.audit import service as audit
+from app.auth.models import User
+from app.crises.models import Crisis, CrisisCountry, CrisisKind
+from app.crises.schemas import CrisisCreate, CrisisRead
+from app.db import utcnow
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.pagination import Page, decode_cursor, keyset_page
+from app.reference import service as reference
+
+
+def create(session: Session, *, data: CrisisCreate, user: User) -> Crisis:
+    problems: list[tuple[tuple[str | int, ...], str]] = [
+        (("body", "countries", i), f"{code} is not an ISO 3166-1 alpha-3 country code")
+        for i, code in enumerate(data.countries)
+        if not reference.is_country(code)
+    ]
+    if len(set(data.countries)) != len(data.countries):
+        problems.append((("body", "countries"), "a country is listed twice"))
+    if data.started_on > utcnow().date():
+        problems.append((("body", "started_on"), "a crisis cannot start in the future"))
+    if problems:
+        raise ValidationFailed(problems)
+    if data.glide is not None:
+        holder = session.scalar(select(Crisis.id).where(Crisis.glide == data.glide))
+        if holder is not None:
+            raise Conflict(
+                f"GLIDE {data.glide} is already registered as crisis {holder}.",
+                crisis_id=holder,
+            )
+    crisis = Crisis(
+        name=data.name,
+        kind=data.kind.value,
+        started_on=data.started_on,
+        glide=data.glide,
+        scale_up=data.scale_up,
+        created_at=utcnow(),
+        created_by_id=user.id,
+        countries=[CrisisCountry(country=c) for c in sorted(data.countries)],
+    )
+    try:
+        # The check above answers the common case; this catches a concurrent registration
+        # of the same GLIDE number, which READ COMMITTED lets through the check.
+        with session.begin_nested():
+            session.add(crisis)
+            session.flush()
+    except IntegrityError:
+        holder = session.scalar(select(Crisis.id).where(Crisis.glide == data.glide))
+        raise Conflict(
+            f"GLIDE {data.glide} is already registered as crisis {holder}.", crisis_id=holder
+        ) from None
+    audit.record(
+        session,
+        action="crisis.create",
+        entity_type="crisis",
+        entity_id=crisis.id,
+        user=user,
+        after=read(crisis).model_dump(mode="json"),
+    )
+    return crisis
+
+
+def get(session: Session, *, crisis_id: int) -> Crisis:
+    crisis = find(session, crisis_id=crisis_id)
+    if crisis is None:
+        raise NotFound(f"There is no crisis {crisis_id}.")
+    return crisis
+
+
+def find(session: Session, *, crisis_id: int) -> Crisis | None:
+    return session.scalar(
+        select(Crisis).where(Crisis.id == crisis_id).options(selectinload(Crisis.countries))
+    )
+
+
+def list_page(
+    session: Session,
+    *,
+    limit: int,
+    cursor: str | None,
+    countries: list[str] | None = None,
+    kind: CrisisKind | None = None,
+) -> Page[CrisisRead]:
+    """Crises, newest first."""
+    query = select(Crisis).options(selectinload(Crisis.countries)).order_by(Crisis.id.desc())
+    if cursor is not None:
+        (after,) = decode_cursor("crises", cursor, arity=1)
+        query = query.where(Crisis.id < after)
+    if countries is not None:
+        query = query.where(
+            Crisis.id.in_(
+                select(CrisisCountry.crisis_id).where(CrisisCountry.country.in_(countries))
+            )
+        )
+    if kind is not None:
+        query = query.where(Crisis.kind == kind.value)
+    crises, next_cursor = keyset_page(
+        list(session.scalars(query.limit(limit + 1))),
+        limit=limit,
+        kind="crises",
+        key=lambda c: [c.id],
+    )
+    return Page(items=[read(c) for c in crises], next_cursor=next_cursor)
+
+
+def read(crisis: Crisis) -> CrisisRead:
+    return CrisisRead(
+        id=crisis.id,
+        name=crisis.name,
+        kind=CrisisKind(crisis.kind),
+        countries=[c.country for c in crisis.countries],
+        started_on=crisis.started_on,
+        glide=crisis.glide,
+        scale_up=crisis.scale_up,
+        created_at=crisis.created_at,
+    )

@@ -1,0 +1,269 @@
+"""Errors as RFC 9457 problem details, and the one place that renders them."""
+
+import logging
+import re
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class AppError(Exception):
+    """An error a client can act on; carries its HTTP status and problem type."""
+
+    status: int = 400
+    type: str = "about:blank"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+        self.headers: dict[str, str] = {}
+
+
+class BadRequest(AppError):
+    status = 400
+    type = "urn:crisis-tracker:problem:bad-request"
+
+
+class Unauthorized(AppError):
+    status = 401
+    type = "urn:crisis-tracker:problem:unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(AppError):
+    status = 403
+    type = "urn:crisis-tracker:problem:forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    type = "urn:crisis-tracker:problem:not-found"
+
+
+class Conflict(AppError):
+    status = 409
+    type = "urn:crisis-tracker:problem:conflict"
+
+
+class PreconditionFailed(AppError):
+    status = 412
+    type = "urn:crisis-tracker:problem:precondition-failed"
+
+
+class PreconditionRequired(AppError):
+    status = 428
+    type = "urn:crisis-tracker:problem:precondition-required"
+
+
+class ValidationFailed(AppError):
+    """A 422 that points at each offending field: ``errors: [{"loc": [...], "msg": ...}]``."""
+
+    status = 422
+    type = "urn:crisis-tracker:problem:validation"
+
+    def __init__(self, errors: Sequence[tuple[Sequence[str | int], str]]) -> None:
+        first_loc, first_msg = errors[0]
+        detail = f"{'.'.join(str(part) for part in first_loc)}: {first_msg}"
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more)"
+        super().__init__(detail, errors=[{"loc": list(loc), "msg": msg} for loc, msg in errors])
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    type = "urn:crisis-tracker:problem:unavailable"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+        # As the database-unavailable handler says it: when to try again.
+        self.headers = {"Retry-After": "5"}
+
+
+class ProblemError(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem. Some carry extension members (e.g. ``conflicting_sitrep_id``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+class ValidationProblem(Problem):
+    errors: list[ProblemError]
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problem statuses an operation can return."""
+    return {
+        status: {
+            "model": ValidationProblem if status == 422 else Problem,
+            "description": HTTPStatus(status).phrase,
+        }
+        for status in statuses
+    }
+
+
+def use_problem_media_type(openapi: dict[str, Any]) -> None:
+    """Error responses are application/problem+json, not the application/json that
+    FastAPI writes for every documented response."""
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[0] in "45" and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extensions,
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _validation_loc(loc: Sequence[Any]) -> tuple[str | int, ...]:
+    # Pydantic adds the name of a union member or a function validator to the path; a client
+    # only needs to know where in its own document the problem is.
+    return tuple(
+        part for part in loc if isinstance(part, int) or not str(part).startswith("function-")
+    )
+
+
+def _validation_message(error: dict[str, Any]) -> str:
+    msg = str(error.get("msg", "is not valid"))
+    if error.get("type") == "json_invalid":
+        return "the body is not valid JSON"
+    return msg.removeprefix("Value error, ")
+
+
+def problem_body(exc: AppError) -> dict[str, Any]:
+    return {
+        "type": exc.type,
+        "title": HTTPStatus(exc.status).phrase,
+        "status": exc.status,
+        "detail": exc.detail,
+        **exc.extensions,
+    }
+
+
+def validation_failed(errors: Sequence[dict[str, Any]]) -> ValidationFailed:
+    """Pydantic's errors as a ValidationFailed pointing at each field."""
+    return ValidationFailed(
+        [(_validation_loc(error["loc"]), _validation_message(error)) for error in errors]
+    )
+
+
+async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse(
+        problem_body(exc),
+        status_code=exc.status,
+        headers=exc.headers or None,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # A body that is not even JSON is rejected before authentication runs; a caller without
+    # a valid token must still hear 401 first, as for any other request to the API.
+    if request.url.path.startswith("/api/") and not await run_in_threadpool(
+        _has_valid_token, request
+    ):
+        return await _app_error(
+            request, Unauthorized("Send a valid API token as 'Authorization: Bearer <token>'.")
+        )
+    return await _app_error(request, validation_failed(exc.errors()))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "There is no such endpoint."
+    elif exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not supported here; use {' or '.join(allowed)}."
+    problem_type = getattr(exc, "problem_type", "about:blank")
+    return problem_response(exc.status_code, detail, type_=problem_type, headers=headers or None)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method of the resource at the request's path, from the OpenAPI document
+    (Starlette names only the methods of the first route that matched)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods.update(m.upper() for m in operations)
+    return sorted(methods)
+
+
+def _has_valid_token(request: Request) -> bool:
+    from app.auth import service as auth  # auth imports this module
+    from app.db import new_session
+
+    with new_session() as session:
+        authorization = request.headers.get("Authorization", "")
+        return auth.authenticate_header(session, authorization=authorization) is not None
+
+
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable: %s", exc.__class__.__name__)
+    return problem_response(
+        503,
+        "The database is not answering; try again shortly.",
+        type_=ServiceUnavailable.type,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unexpected error", exc_info=exc)
+    return problem_response(500, "An unexpected error occurred; it has been logged.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

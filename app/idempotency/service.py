@@ -1,0 +1,187 @@
+"""Idempotency keys: a retried write gets the first answer instead of a second effect.
+
+As the IETF httpapi draft and Stripe describe them. A key is claimed in a short transaction
+of its own before the request's work starts (``claim``); the answer is stored in the
+request's own transaction, so it is committed exactly when the write is (``complete``);
+if the request fails, the claim is dropped so the client can try again (``release``). A
+claim whose request died without an answer (the process was killed) lapses after a lease.
+"""
+
+import contextlib
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.config import get_settings
+from app.db import new_session, utcnow
+from app.errors import BadRequest, Conflict, ValidationFailed
+from app.idempotency.models import IdempotencyKey
+
+VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Headers of the first answer that a replay repeats.
+REPLAYED_HEADERS = ("Location", "ETag")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    user_id: int
+    key: str
+    # When this request claimed the key. A retry that takes a lapsed claim over sets a new
+    # time, so the first request can tell that the claim is no longer its own (a fencing
+    # token): it may then neither store its answer nor drop the retry's claim.
+    claimed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+class KeyReused(ValidationFailed):
+    type = "urn:crisis-tracker:problem:idempotency-key-reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            [
+                (
+                    ("header", "Idempotency-Key"),
+                    f"{key!r} was used with a different request; use a new key for a new request",
+                )
+            ]
+        )
+
+
+class KeyInUse(Conflict):
+    type = "urn:crisis-tracker:problem:idempotency-key-in-use"
+
+
+def check_key(key: str) -> None:
+    if not VALID_KEY.match(key):
+        raise BadRequest(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is ideal)."
+        )
+
+
+def fingerprint(method: str, target: str, body: bytes) -> str:
+    """What makes two requests the same: method, path with query, and body, a JSON body
+    compared by value (key order and spacing do not matter)."""
+    # Not JSON, or nested too deeply to parse: compared byte for byte.
+    with contextlib.suppress(ValueError, RecursionError):
+        body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(method.encode() + b" " + target.encode() + b"\n" + body).hexdigest()
+
+
+def claim(*, user_id: int, key: str, fingerprint: str) -> Claim | StoredAnswer:
+    """Claims the key for a request, committing at once. Returns the stored answer when
+    the same request was already answered; raises KeyReused (the key came with another
+    request) or KeyInUse (the first request is still being processed)."""
+    settings = get_settings()
+    now = utcnow()
+    with new_session(writes=True) as session:
+        session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.created_at < now - timedelta(hours=settings.idempotency_ttl_hours)
+            )
+        )
+        row = session.get(IdempotencyKey, (user_id, key))
+        if row is None:
+            session.add(
+                IdempotencyKey(
+                    user_id=user_id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    created_at=now,
+                    locked_at=now,
+                )
+            )
+            try:
+                session.commit()
+                return Claim(user_id=user_id, key=key, claimed_at=now)
+            except IntegrityError:
+                # A concurrent request with the same key claimed it first.
+                session.rollback()
+                row = session.get(IdempotencyKey, (user_id, key))
+                if row is None:
+                    raise KeyInUse(_in_use(key)) from None
+        if row.fingerprint != fingerprint:
+            raise KeyReused(key)
+        if row.response_status is not None:
+            return StoredAnswer(
+                status=row.response_status,
+                headers=dict(row.response_headers or {}),
+                body=row.response_body or "",
+            )
+        lease = timedelta(seconds=settings.idempotency_lease_seconds)
+        if row.locked_at is not None and row.locked_at > now - lease:
+            raise KeyInUse(_in_use(key))
+        # The request that claimed the key died without an answer: take the claim over.
+        taken = session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.response_status.is_(None),
+                IdempotencyKey.locked_at == row.locked_at,
+            )
+            .values(locked_at=now)
+        )
+        session.commit()
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            raise KeyInUse(_in_use(key))
+        return Claim(user_id=user_id, key=key, claimed_at=now)
+
+
+def complete(
+    session: Session, claim: Claim, *, status: int, headers: dict[str, Any], body: str
+) -> None:
+    """Stores the answer in the request's transaction: it is kept if and only if the
+    write it answers commits. If a retry took the claim over meanwhile, the request fails
+    (and its write rolls back): the retry's answer is the one that counts."""
+    stored = session.execute(
+        update(IdempotencyKey)
+        .where(*_own(claim))
+        .values(
+            response_status=status,
+            response_headers={h: headers[h] for h in REPLAYED_HEADERS if h in headers},
+            response_body=body,
+            locked_at=None,
+        )
+    )
+    if stored.rowcount != 1:  # type: ignore[attr-defined]
+        raise KeyInUse(
+            f"This request took longer than the Idempotency-Key lease, and a retry with key "
+            f"{claim.key!r} took it over; that retry's answer is the one that counts."
+        )
+
+
+def release(claim: Claim) -> None:
+    """Drops a claim whose request failed, so that a retry runs again."""
+    with new_session(writes=True) as session:
+        session.execute(delete(IdempotencyKey).where(*_own(claim)))
+        session.commit()
+
+
+def _own(claim: Claim) -> tuple[ColumnElement[bool], ...]:
+    """The key's row while it is still this claim's, unanswered."""
+    return (
+        IdempotencyKey.user_id == claim.user_id,
+        IdempotencyKey.key == claim.key,
+        IdempotencyKey.locked_at == claim.claimed_at,
+        IdempotencyKey.response_status.is_(None),
+    )
+
+
+def _in_use(key: str) -> str:
+    return (
+        f"A request with Idempotency-Key {key!r} is still being processed; retry shortly "
+        "to get its answer."
+    )

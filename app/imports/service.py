@@ -1,0 +1,557 @@
+"""File import of 5W sheets: one row per sitrep line.
+
+Each row is read into a line (names resolved to codes, figures checked); rows are grouped
+into sitreps by country, crisis and period; each sitrep is then submitted exactly as
+``POST /api/v1/sitreps/batch`` submits it (``sitreps.submit_each``: a savepoint each, with
+every rule of a single submission). A sitrep any of whose rows has a problem is refused
+whole. A dry run, and a strict import with any problem, roll everything back.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth import service as auth
+from app.auth.models import Role, User
+from app.errors import AppError, Conflict, Forbidden, Problem, ValidationFailed, problem_body
+from app.imports import names, sheets
+from app.imports.columns import DISAGGREGATION, INDICATORS, Layout, locate
+from app.imports.names import OutsideSectors, Unresolved
+from app.imports.schemas import (
+    Combine,
+    ImportedLine,
+    ImportedSitrep,
+    ImportOptions,
+    ImportProblem,
+    ImportRead,
+)
+from app.imports.sheets import SheetRow, Upload
+from app.reference import service as reference
+from app.sitreps import service as sitreps
+from app.sitreps.schemas import Disaggregation, LineIn
+
+# (stage, done, total): stage "rows" while rows are read, "sitreps" while they are submitted.
+Progress = Callable[[str, int, int], None]
+SitrepKey = tuple[str, int | None, date, date]
+T = TypeVar("T")
+
+_THOUSANDS = re.compile(r"^\d{1,3}(?:[,' \u00a0\u202f]\d{3})+$")
+_DIGITS = re.compile(r"^\d{1,18}$")
+_AMOUNT = re.compile(r"^\d{1,15}(?:\.\d{1,6})?$")
+_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ T][\d:.]*)?$")
+_PROGRESS_EVERY = 250
+
+
+@dataclass(slots=True)
+class _Line:
+    rows: list[int]
+    line: LineIn
+
+
+@dataclass(slots=True)
+class _Draft:
+    """A sitrep in the making: its rows, its lines by slot, and, once submitted, its id or
+    the problem that refused it. ``problems`` are its rows' problems, row by row."""
+
+    key: SitrepKey
+    rows: list[int] = field(default_factory=list)
+    lines: dict[str, _Line] = field(default_factory=dict)
+    problems: list[ImportProblem] = field(default_factory=list)
+    sitrep_id: int | None = None
+    error: AppError | None = None
+
+    def document(self) -> dict[str, Any]:
+        """The sitrep as POST /api/v1/sitreps takes it."""
+        country, crisis_id, start, end = self.key
+        return {
+            "country": country,
+            "crisis_id": crisis_id,
+            "period_start": start,
+            "period_end": end,
+            "lines": [
+                entry.line.model_dump(exclude_none=True, exclude_defaults=True)
+                for entry in self.lines.values()
+            ],
+        }
+
+
+@dataclass(slots=True)
+class _Row:
+    """One row read: its sitrep (when country, crisis and period could be read), its line
+    (when everything could), and its problems; or why it is skipped."""
+
+    key: SitrepKey | None = None
+    line: LineIn | None = None
+    problems: list[ImportProblem] = field(default_factory=list)
+    skipped: ImportProblem | None = None
+
+
+def run(
+    session: Session,
+    *,
+    upload: Upload,
+    options: ImportOptions,
+    user: User,
+    progress: Progress | None = None,
+) -> ImportRead:
+    auth.require_role(user, Role.field, Role.admin)
+    sheet = sheets.read(upload)
+    layout = locate(sheet, options)
+    orphans: list[ImportProblem] = []  # problems of rows that belong to no sitrep
+    skipped: list[ImportProblem] = []
+    drafts: dict[SitrepKey, _Draft] = {}
+    total = len(sheet.rows)
+    for done, row in enumerate(sheet.rows, start=1):
+        read = _read_row(row, layout, options)
+        if read.skipped is not None:
+            skipped.append(read.skipped)
+        elif read.key is None:
+            orphans += read.problems
+        else:
+            _add(drafts.setdefault(read.key, _Draft(read.key)), row.number, read, layout, options)
+        if progress is not None and (done % _PROGRESS_EVERY == 0 or done == total):
+            progress("rows", done, total)
+    written = _submit(
+        session,
+        drafts=list(drafts.values()),
+        layout=layout,
+        user=user,
+        options=options,
+        clean=not orphans,
+        progress=progress,
+    )
+    results = [_result(draft, written=written) for draft in drafts.values()]
+    created = [r.sitrep_id for r in results if r.sitrep_id is not None]
+    accepted = sum(1 for r in results if r.outcome != "refused")
+    problems = sorted(
+        orphans + [p for draft in drafts.values() for p in draft.problems],
+        key=lambda p: p.row or 0,
+    )
+    report = ImportRead(
+        format=sheet.format,
+        hxl=sheet.hxl,
+        dry_run=options.dry_run,
+        strict=options.strict,
+        written=bool(created),
+        rows=total,
+        rows_skipped=len(skipped),
+        sitreps=len(results),
+        accepted=accepted,
+        refused=len(results) - accepted,
+        lines=sum(len(r.lines) for r in results),
+        created_sitrep_ids=created,
+        columns={name: column.label for name, column in layout.columns.items()},
+        problems=problems,
+        skipped=skipped,
+        results=results,
+    )
+    if not options.dry_run:
+        audit.record(
+            session,
+            action="import.run",
+            entity_type="import",
+            entity_id=None,
+            user=user,
+            after=_summary(report, upload),
+        )
+        session.flush()
+    return report
+
+
+def _submit(
+    session: Session,
+    *,
+    drafts: list[_Draft],
+    layout: Layout,
+    user: User,
+    options: ImportOptions,
+    clean: bool,
+    progress: Progress | None,
+) -> bool:
+    """Submits the drafts whose rows have no problem, each in a savepoint of its own, all
+    of them in one more savepoint that a dry run, or a strict import with any problem
+    (``clean`` says whether rows outside every draft had none), rolls back. Returns whether
+    the sitreps were kept."""
+    ready = [draft for draft in drafts if not draft.problems]
+    everything = session.begin_nested()
+    try:
+        submitted = sitreps.submit_each(session, items=(d.document() for d in ready), user=user)
+        for done, (draft, (sitrep, error)) in enumerate(zip(ready, submitted, strict=True), 1):
+            if sitrep is not None:
+                draft.sitrep_id = sitrep.id
+            if error is not None:
+                draft.error = error
+                draft.problems += _rows_of_problem(error, draft, layout)
+            if progress is not None:
+                progress("sitreps", done, len(ready))
+        clean = clean and not any(draft.problems for draft in drafts)
+        keep = not options.dry_run and (clean or not options.strict)
+        if keep:
+            everything.commit()
+        else:
+            everything.rollback()
+    except BaseException:
+        if everything.is_active:
+            everything.rollback()
+        raise
+    return keep
+
+
+def _result(draft: _Draft, *, written: bool) -> ImportedSitrep:
+    country, crisis_id, start, end = draft.key
+    error = draft.error
+    if draft.problems and (error is None or isinstance(error, ValidationFailed)):
+        # The sitrep's problems as its rows show them, rather than as the document made of
+        # them would.
+        error = ValidationFailed(
+            [
+                (("row", p.row or 0, *([p.column] if p.column else [])), p.reason)
+                for p in draft.problems
+            ]
+        )
+    return ImportedSitrep(
+        country=country,
+        crisis_id=crisis_id,
+        period_start=start,
+        period_end=end,
+        rows=draft.rows,
+        lines=[
+            ImportedLine(
+                rows=entry.rows,
+                sector=entry.line.sector,
+                division=entry.line.division,
+                phase=entry.line.phase,
+                admin1=entry.line.admin1,
+                admin2=entry.line.admin2,
+                people_reached=entry.line.people_reached,
+                people_reached_new=entry.line.people_reached_new,
+                people_targeted=entry.line.people_targeted,
+            )
+            for entry in draft.lines.values()
+        ],
+        outcome="refused" if error is not None else "created" if written else "valid",
+        status=error.status if error is not None else 201,
+        sitrep_id=draft.sitrep_id if written and error is None else None,
+        problem=Problem.model_validate(problem_body(error)) if error is not None else None,
+    )
+
+
+def _summary(report: ImportRead, upload: Upload) -> dict[str, Any]:
+    return {
+        "file": upload.name,
+        "format": report.format,
+        "hxl": report.hxl,
+        "dry_run": report.dry_run,
+        "strict": report.strict,
+        "written": report.written,
+        "rows": report.rows,
+        "rows_skipped": report.rows_skipped,
+        "problems": len(report.problems),
+        "sitreps": report.sitreps,
+        "accepted": report.accepted,
+        "refused": report.refused,
+        "lines": report.lines,
+        "created_sitrep_ids": report.created_sitrep_ids,
+    }
+
+
+# --- rows to lines ---------------------------------------------------------------------
+
+
+def _add(draft: _Draft, number: int, read: _Row, layout: Layout, options: ImportOptions) -> None:
+    how = options.combine
+    draft.rows.append(number)
+    draft.problems += read.problems
+    if read.line is None:
+        return
+    slot = sitreps.line_key(read.line)
+    kept = draft.lines.get(slot)
+    if kept is None:
+        draft.lines[slot] = _Line([number], read.line)
+    elif how is Combine.refuse:
+        where = read.line.admin2 or read.line.admin1 or "country-wide"
+        draft.problems.append(
+            ImportProblem(
+                row=number,
+                column=layout.label("sector"),
+                reason=f"repeats row {kept.rows[0]}: the same sitrep, sector, division, "
+                f"phase and location ({read.line.sector}/{read.line.division}/"
+                f"{read.line.phase} at {where}); report each once, or combine such rows "
+                "with combine=max or combine=sum",
+                status=422,
+            )
+        )
+    else:
+        kept.rows.append(number)
+        kept.line = _combined(kept.line, read.line, how)
+
+
+def _combined(a: LineIn, b: LineIn, how: Combine) -> LineIn:
+    """Two rows of one slot as one line. ``max``: each figure is the largest of the two,
+    the sex and age split that of the row reaching more people. ``sum``: each figure is the
+    sum; splits (sex and age, disabilities) are kept only when both rows give them."""
+
+    def figure(x: int | None, y: int | None) -> int | None:
+        given = [v for v in (x, y) if v is not None]
+        if not given:
+            return None
+        return max(given) if how is Combine.max else sum(given)
+
+    def new(line: LineIn) -> int:
+        return line.people_reached if line.people_reached_new is None else line.people_reached_new
+
+    both_new = a.people_reached_new is None and b.people_reached_new is None
+    split: Disaggregation | None
+    if how is Combine.max:
+        split = (a if a.people_reached >= b.people_reached else b).disaggregation
+        disabled = figure(a.persons_with_disabilities, b.persons_with_disabilities)
+    else:
+        split = None
+        if a.disaggregation is not None and b.disaggregation is not None:
+            split = Disaggregation.model_construct(
+                **{
+                    part: getattr(a.disaggregation, part) + getattr(b.disaggregation, part)
+                    for part in DISAGGREGATION
+                }
+            )
+        disabled = None
+        if a.persons_with_disabilities is not None and b.persons_with_disabilities is not None:
+            disabled = a.persons_with_disabilities + b.persons_with_disabilities
+    indicators: dict[str, Decimal] = {}
+    for name in a.indicators.keys() | b.indicators.keys():
+        values = [v for v in (a.indicators.get(name), b.indicators.get(name)) if v is not None]
+        indicators[name] = max(values) if how is Combine.max else sum(values, Decimal(0))
+    return a.model_copy(
+        update={
+            "people_reached": figure(a.people_reached, b.people_reached),
+            "people_reached_new": None if both_new else figure(new(a), new(b)),
+            "people_targeted": figure(a.people_targeted, b.people_targeted),
+            "disaggregation": split,
+            "persons_with_disabilities": disabled,
+            "indicators": dict(sorted(indicators.items())),
+        }
+    )
+
+
+class _RowReader:
+    """Reads one row's cells into values, noting a problem (row, column, reason) for each
+    cell that cannot be read."""
+
+    def __init__(self, row: SheetRow, layout: Layout) -> None:
+        self.row = row
+        self.layout = layout
+        self.problems: list[ImportProblem] = []
+
+    def fail(self, name: str, reason: str) -> None:
+        column = self.layout.label(name) or name
+        self.problems.append(
+            ImportProblem(row=self.row.number, column=column, reason=reason, status=422)
+        )
+
+    def text(self, name: str) -> str:
+        column = self.layout.columns.get(name)
+        return self.row.cell(column) if column is not None else ""
+
+    def value(self, name: str, parse: Callable[[str], T], *, required: bool = False) -> T | None:
+        text = self.text(name)
+        if not text:
+            if required:
+                self.fail(name, f"{name} is empty")
+            return None
+        try:
+            return parse(text)
+        except Unresolved as exc:
+            self.fail(name, str(exc))
+            return None
+
+
+def _read_row(row: SheetRow, layout: Layout, options: ImportOptions) -> _Row:
+    for only in layout.filters:
+        cell, wanted = names.normalise(row.cell(only.column)), names.normalise(only.text)
+        if (wanted not in cell) if only.contains else (cell != wanted):
+            verb = "does not contain" if only.contains else "is not"
+            return _Row(
+                skipped=ImportProblem(
+                    row=row.number,
+                    column=only.column.label,
+                    reason=f"{verb} {only.text!r} (only={only.column.label}"
+                    f"{'~' if only.contains else '='}{only.text})",
+                )
+            )
+    reader = _RowReader(row, layout)
+    sector = None
+    try:
+        sector = names.sector(reader.text("sector")) if reader.text("sector") else None
+    except OutsideSectors as exc:
+        return _Row(
+            skipped=ImportProblem(row=row.number, column=layout.label("sector"), reason=str(exc))
+        )
+    except Unresolved as exc:
+        reader.fail("sector", str(exc))
+    if not reader.text("sector"):
+        reader.fail("sector", "sector is empty")
+    country = reader.value("country", names.country, required=True)
+    period = _period(reader, options)
+    crisis_id = reader.value("crisis_id", _whole)
+    crisis_problem = bool(reader.text("crisis_id")) and crisis_id is None
+    if crisis_id is None:
+        crisis_id = options.crisis_id
+    division = reader.value("division", names.division) or options.division
+    if division is None:
+        reader.fail("division", "division is empty, and no default division was given")
+    phase = reader.value("phase", names.phase) or options.phase
+    if phase is None:
+        reader.fail("phase", "phase is empty, and no default phase was given")
+    admin1, admin2 = _location(reader, country)
+
+    line: dict[str, Any] = {
+        "sector": sector,
+        "division": division,
+        "phase": phase,
+        "admin1": admin1,
+        "admin2": admin2,
+        "people_reached": reader.value("people_reached", _whole, required=True),
+        "people_reached_new": reader.value("people_reached_new", _whole),
+        "people_targeted": reader.value("people_targeted", _whole),
+        "persons_with_disabilities": reader.value("persons_with_disabilities", _whole),
+    }
+    split = {part: reader.value(part, _whole) for part in DISAGGREGATION}
+    given = [part for part, value in split.items() if value is not None]
+    if given and len(given) < len(DISAGGREGATION):
+        missing = [part for part in DISAGGREGATION if split[part] is None]
+        reader.fail(
+            missing[0],
+            f"women, men, girls and boys come together; {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} empty",
+        )
+    elif given:
+        line["disaggregation"] = split
+    line["indicators"] = {
+        name: value
+        for name in INDICATORS
+        if name in layout.columns and (value := reader.value(name, _amount)) is not None
+    }
+
+    key = None
+    if country is not None and period is not None and not crisis_problem:
+        key = (country, crisis_id, *period)
+    if reader.problems:
+        return _Row(key=key, problems=reader.problems)
+    try:
+        return _Row(key=key, line=LineIn.model_validate(line))
+    except PydanticValidationError as exc:
+        for error in exc.errors():
+            loc = [str(part) for part in error["loc"]] or ["people_reached"]
+            # A part of the split or an indicator has a column of its own.
+            name = loc[1] if loc[0] in ("disaggregation", "indicators") and len(loc) > 1 else loc[0]
+            reader.fail(name, f"{name}: {error['msg']}")
+        return _Row(key=key, problems=reader.problems)
+
+
+def _period(reader: _RowReader, options: ImportOptions) -> tuple[date, date] | None:
+    if "period" in reader.layout.columns:
+        return reader.value(
+            "period", lambda text: names.month_period(text, year=options.year), required=True
+        )
+    start = reader.value("period_start", _date, required=True)
+    end = reader.value("period_end", _date, required=True)
+    return (start, end) if start is not None and end is not None else None
+
+
+def _location(reader: _RowReader, country: str | None) -> tuple[str | None, str | None]:
+    """The row's admin1 and admin2 p-codes. An admin2 given without its admin1 brings its
+    admin1 along."""
+    if country is None:
+        return None, None
+    admin1 = reader.value("admin1", lambda text: names.admin_area(text, country=country, level=1))
+    if reader.text("admin1") and admin1 is None:
+        return None, None  # the admin2 could not be looked for in the right place
+    admin2 = reader.value(
+        "admin2", lambda text: names.admin_area(text, country=country, level=2, admin1=admin1)
+    )
+    if admin2 is not None and admin1 is None:
+        area = reference.admin_areas().get(admin2)
+        admin1 = area.parent if area is not None and area.level == 2 else None
+    return admin1, admin2
+
+
+def _whole(text: str) -> int:
+    digits = re.sub(r"[,' \u00a0\u202f]", "", text) if _THOUSANDS.match(text) else text
+    if digits.endswith(".0"):
+        digits = digits[:-2]
+    if not _DIGITS.match(digits):
+        raise Unresolved(f"{text!r} is not a whole number of 0 or more")
+    return int(digits)
+
+
+def _amount(text: str) -> Decimal:
+    digits = (
+        re.sub(r"[,' \u00a0\u202f]", "", text) if _THOUSANDS.match(text.split(".")[0]) else text
+    )
+    if not _AMOUNT.match(digits):
+        raise Unresolved(f"{text!r} is not a number of 0 or more (e.g. 1250 or 1250.50)")
+    return Decimal(digits)
+
+
+def _date(text: str) -> date:
+    match = _DATE.match(text)
+    try:
+        if match is None:
+            raise ValueError(text)
+        return date.fromisoformat(match[1])
+    except ValueError:
+        raise Unresolved(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+# --- problems of refused sitreps, row by row -------------------------------------------
+
+
+def _rows_of_problem(error: AppError, draft: _Draft, layout: Layout) -> list[ImportProblem]:
+    """The problem of a refused sitrep as problems of its rows, each at its column."""
+    if isinstance(error, ValidationFailed):
+        return [
+            ImportProblem(row=row, column=_label(layout, name), reason=item["msg"], status=422)
+            for item in error.extensions["errors"]
+            for rows, name in [_located(draft, list(item["loc"])[1:])]
+            for row in rows
+        ]
+    rows, name = draft.rows, "country" if isinstance(error, Forbidden) else None
+    slot = error.extensions.get("slot")
+    if isinstance(error, Conflict) and isinstance(slot, dict):
+        key = "|".join(
+            str(slot.get(k) or "") for k in ("sector", "division", "phase", "admin1", "admin2")
+        )
+        rows, name = (draft.lines[key].rows if key in draft.lines else rows), "sector"
+    return [
+        ImportProblem(
+            row=row, column=_label(layout, name), reason=error.detail, status=error.status
+        )
+        for row in rows
+    ]
+
+
+def _located(draft: _Draft, loc: list[str | int]) -> tuple[list[int], str | None]:
+    """The rows and field a location in the sitrep document points at: ["lines", 0,
+    "admin1"], ["lines", 2], ["country"], ..."""
+    if len(loc) >= 2 and loc[0] == "lines" and isinstance(loc[1], int):
+        entries = list(draft.lines.values())
+        rows = entries[loc[1]].rows if loc[1] < len(entries) else draft.rows
+        name = str(loc[-1]) if len(loc) > 2 else None
+        return rows, "women" if name == "disaggregation" else name
+    return draft.rows, str(loc[0]) if loc else None
+
+
+def _label(layout: Layout, name: str | None) -> str | None:
+    """The column a field was read from; the field's (or option's) own name otherwise."""
+    if name is None:
+        return None
+    if name.startswith("period") and "period" in layout.columns:
+        return layout.label("period")
+    return layout.label(name) or name

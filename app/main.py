@@ -1,0 +1,89 @@
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app.audit.router import router as audit_router
+from app.auth.router import router as auth_router
+from app.clusters.router import router as clusters_router
+from app.config import get_settings
+from app.crises.router import router as crises_router
+from app.errors import install_error_handlers, problem_responses, use_problem_media_type
+from app.health import router as health_router
+from app.idempotency.dependencies import Replay, replay_response
+from app.imports.router import router as imports_router
+from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
+from app.reference.router import router as reference_router
+from app.requests import RequestIdMiddleware
+from app.sectors.router import router as sectors_router
+from app.sitreps.router import router as sitreps_router
+from app.totals.router import router as totals_router
+
+DESCRIPTION = """
+Records what IOM does in emergencies, by sector, DHRR division and MCOF phase, and tells
+headquarters how many people were reached per country and year.
+
+Authenticate with `Authorization: Bearer <token>` (tokens come from
+`crisis-tracker users create`). Errors are `application/problem+json` (RFC 9457).
+"""
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="crisis-tracker", version="1", description=DESCRIPTION)
+    install_error_handlers(app)
+    app.add_exception_handler(Replay, replay_response)
+    settings = get_settings()
+    # Added last runs first: the request id is set before anything can refuse a request.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Link",
+                "Retry-After",
+                "X-Request-ID",
+                "Idempotent-Replayed",
+            ],
+        )
+    if settings.rate_limit_per_minute:
+        app.add_middleware(
+            RateLimitMiddleware,
+            per_minute=settings.rate_limit_per_minute,
+            burst=settings.rate_limit_burst,
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            use_problem_media_type(generate_openapi())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    api = APIRouter(prefix="/api/v1", responses=problem_responses(401, 413, 422, 429, 503))
+    for router in (
+        auth_router,
+        sectors_router,
+        reference_router,
+        clusters_router,
+        crises_router,
+        sitreps_router,
+        imports_router,
+        totals_router,
+        audit_router,
+    ):
+        api.include_router(router)
+    app.include_router(health_router)
+    app.include_router(api)
+    return app

@@ -1,0 +1,175 @@
+"""Countries, admin areas (p-codes), DHRR divisions and MCOF phases.
+
+The code lists are fixed; countries and p-codes come from the real files in ``data/``,
+read once on first use.
+"""
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from app.errors import NotFound
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True, slots=True)
+class Division:
+    code: str
+    name: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    code: str
+    name: str
+    description: str
+
+
+DIVISIONS: dict[str, Division] = {
+    d.code: d
+    for d in (
+        Division(
+            "pcca",
+            "Preparedness and Climate Change Action",
+            "Disaster risk reduction, early warning, anticipatory action and climate adaptation.",
+        ),
+        Division(
+            "prd",
+            "Peace and Recovery",
+            "Transition, stabilization, peacebuilding and durable solutions to displacement.",
+        ),
+        Division(
+            "hod",
+            "Humanitarian Operations",
+            "Emergency response: shelter, WASH, camp management, cash and health in crises.",
+        ),
+    )
+}
+
+PHASES: dict[str, Phase] = {
+    p.code: p
+    for p in (
+        Phase(
+            "preparedness",
+            "Preparedness",
+            "Before a crisis: disaster risk reduction, early warning, anticipatory action.",
+        ),
+        Phase("response", "Response", "During a crisis: life-saving assistance and protection."),
+        Phase(
+            "recovery",
+            "Recovery",
+            "After a crisis: stabilization, transition and durable solutions.",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Country:
+    code: str
+    name: str
+    region: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AdminArea:
+    code: str
+    name: str
+    level: int
+    country: str
+    parent: str
+
+
+@lru_cache
+def countries() -> dict[str, Country]:
+    with (DATA_DIR / "countries.csv").open(encoding="utf-8-sig", newline="") as f:
+        rows = [
+            Country(
+                code=row["ISO 3166-1 Alpha 3-Codes"].strip(),
+                name=row["Preferred Term"].strip(),
+                region=row["Region Name"].strip() or None,
+            )
+            for row in csv.DictReader(f)
+            if row["ISO 3166-1 Alpha 3-Codes"].strip()
+        ]
+    return {c.code: c for c in sorted(rows, key=lambda c: c.code)}
+
+
+@lru_cache
+def admin_areas() -> dict[str, AdminArea]:
+    with (DATA_DIR / "pcodes.csv").open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        next(reader)  # column names
+        next(reader)  # HXL hashtags
+        areas = [
+            AdminArea(
+                code=code.strip(),
+                name=name.strip(),
+                level=int(level),
+                country=country.strip(),
+                parent=parent.strip(),
+            )
+            for country, level, code, name, parent, _valid_from in reader
+        ]
+    return {a.code: a for a in areas}
+
+
+@lru_cache
+def _admin_areas_by_parent() -> dict[str, list[AdminArea]]:
+    children: dict[str, list[AdminArea]] = {}
+    for area in admin_areas().values():
+        children.setdefault(area.parent, []).append(area)
+    for areas in children.values():
+        areas.sort(key=lambda a: a.code)
+    return children
+
+
+def is_country(code: str) -> bool:
+    return code in countries()
+
+
+def children_of(parent: str) -> list[AdminArea]:
+    """Admin1 areas of a country (by ISO3), or admin2 areas of an admin1 (by p-code)."""
+    return _admin_areas_by_parent().get(parent, [])
+
+
+def admin_areas_of(country: str, *, parent: str | None = None) -> list[AdminArea]:
+    """A country's admin1 areas, or the admin2 areas of one of its admin1 areas."""
+    country = country.upper()
+    parent = parent.upper() if parent else None
+    if not is_country(country):
+        raise NotFound(f"There is no country with ISO3 code {country!r}.")
+    if parent is None:
+        return children_of(country)
+    area = admin_areas().get(parent)
+    if area is None or area.country != country or area.level != 1:
+        raise NotFound(f"{parent!r} is not an admin1 p-code of {country}.")
+    return children_of(parent)
+
+
+def location_problem(
+    country: str, admin1: str | None, admin2: str | None
+) -> tuple[str, str] | None:
+    """Why a location is not valid for a country, as (field, message); None when it is."""
+    if admin1 is None:
+        if admin2 is not None:
+            area = admin_areas().get(admin2)
+            hint = f" (it belongs to {area.parent})" if area and area.level == 2 else ""
+            return "admin1", f"admin2 {admin2} needs its admin1{hint}"
+        return None
+    area1 = admin_areas().get(admin1)
+    if area1 is None or area1.level != 1:
+        return "admin1", f"{admin1} is not an admin1 p-code"
+    if area1.country != country:
+        return "admin1", f"{admin1} is in {area1.country}, not {country}"
+    if admin2 is None:
+        return None
+    area2 = admin_areas().get(admin2)
+    if area2 is None or area2.level != 2:
+        return "admin2", f"{admin2} is not an admin2 p-code"
+    if area2.parent != admin1:
+        return "admin2", f"{admin2} is in {area2.parent}, not in {admin1}"
+    return None

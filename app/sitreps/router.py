@@ -1,0 +1,179 @@
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy.orm import Session
+
+from app.auth.dependencies import CurrentUser
+from app.auth.models import User
+from app.db import PathId, QueryId, SessionDep
+from app.errors import problem_responses
+from app.idempotency.dependencies import Idempotency, IdempotencyDep
+from app.pagination import Page, PageDep
+from app.reference.dependencies import CountryList
+from app.sitreps import service as sitreps
+from app.sitreps.models import Sitrep, SitrepStatus
+from app.sitreps.schemas import (
+    BatchRead,
+    SitrepBatch,
+    SitrepCreate,
+    SitrepRead,
+    SitrepRevisionRead,
+    SitrepWithdraw,
+)
+
+router = APIRouter(prefix="/sitreps", tags=["sitreps"], responses=problem_responses(403))
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="The ETag of the revision you are changing (from a GET of the sitrep)."),
+]
+
+
+def _answer(
+    idempotency: Idempotency, session: Session, sitrep: Sitrep, user: User, *, created: bool
+) -> Response:
+    headers = {"ETag": sitreps.etag(sitrep)}
+    if created:
+        headers["Location"] = f"/api/v1/sitreps/{sitrep.id}"
+    return idempotency.respond(
+        session,
+        sitreps.read_after_write(session, sitrep=sitrep, user=user),
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        headers=headers,
+    )
+
+
+@router.post(
+    "",
+    response_model=SitrepRead,
+    status_code=status.HTTP_201_CREATED,
+    # 400: a malformed Idempotency-Key; 409: the slot is taken, or a retry while the first is
+    # in flight.
+    responses=problem_responses(400, 409),
+)
+def submit_sitrep(
+    idempotency: IdempotencyDep, data: SitrepCreate, session: SessionDep, user: CurrentUser
+) -> Response:
+    """Submit a situation report for one country, at most one crisis and one period.
+
+    Field officers submit for their own countries. Every line is checked (p-codes of the
+    country, people_reached_new ≤ people_reached, disaggregation adding up, indicators of
+    the line's sector); all problems come back at once as a 422 whose `errors` point at each
+    line and field. A slot (crisis, country, sector, division, phase, admin1, admin2) already
+    reported by another live sitrep for an overlapping period is a 409 naming that sitrep:
+    amend it instead."""
+    sitrep = sitreps.submit(session, data=data, user=user)
+    return _answer(idempotency, session, sitrep, user, created=True)
+
+
+@router.post("/batch", response_model=BatchRead, responses=problem_responses(400, 409))
+def submit_batch(
+    idempotency: IdempotencyDep, data: SitrepBatch, session: SessionDep, user: CurrentUser
+) -> Response:
+    """Submit many sitreps in one request (at most 500 by default), for offices catching up
+    on a backlog over a poor connection.
+
+    Each sitrep is accepted or refused on its own, and written whole or not at all; the
+    answer is 200 with one result per sitrep, in order: `status` 201 and the `sitrep`, or
+    the problem's `status` and `problem` (422 problems point into the batch, e.g.
+    `["body", "sitreps", 3, "lines", 0, "admin1"]`). With an `Idempotency-Key` the whole
+    batch is retried safely."""
+    result = sitreps.submit_batch(session, items=data.sitreps, user=user)
+    return idempotency.respond(session, result, status_code=status.HTTP_200_OK)
+
+
+@router.get("", response_model=Page[SitrepRead], responses=problem_responses(400))
+def list_sitreps(
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    country: CountryList = None,
+    crisis_id: QueryId = None,
+    period_from: Annotated[
+        date | None, Query(description="Sitreps whose period ends on or after this date.")
+    ] = None,
+    period_to: Annotated[
+        date | None, Query(description="Sitreps whose period starts on or before this date.")
+    ] = None,
+    status_: Annotated[SitrepStatus | None, Query(alias="status")] = None,
+) -> Page[SitrepRead]:
+    """Sitreps, newest first, each as its latest revision. Field officers see their own
+    countries only."""
+    filters = sitreps.SitrepFilters(
+        countries=country,
+        crisis_id=crisis_id,
+        period_from=period_from,
+        period_to=period_to,
+        status=status_,
+    )
+    return sitreps.list_page(
+        session, filters=filters, limit=page.limit, cursor=page.cursor, user=user
+    )
+
+
+@router.get("/{sitrep_id}", response_model=SitrepRead, responses=problem_responses(404))
+def read_sitrep(
+    sitrep_id: PathId, session: SessionDep, user: CurrentUser, response: Response
+) -> SitrepRead:
+    """A sitrep as its latest revision. The `ETag` header is what `If-Match` needs to amend
+    or withdraw it."""
+    sitrep, read = sitreps.get(session, sitrep_id=sitrep_id, user=user)
+    response.headers["ETag"] = sitreps.etag(sitrep)
+    return read
+
+
+@router.put(
+    "/{sitrep_id}",
+    response_model=SitrepRead,
+    responses=problem_responses(400, 404, 409, 412, 428),
+)
+def amend_sitrep(
+    idempotency: IdempotencyDep,
+    sitrep_id: PathId,
+    data: SitrepCreate,
+    session: SessionDep,
+    user: CurrentUser,
+    if_match: IfMatch = None,
+) -> Response:
+    """Amend a sitrep: the body replaces it whole and becomes a new revision; earlier
+    revisions stay readable. `If-Match` is required (428 without it, 412 when the sitrep has
+    changed since you read it). A line that keeps its sector, division, phase and location
+    keeps its id."""
+    sitrep = sitreps.amend(session, sitrep_id=sitrep_id, data=data, if_match=if_match, user=user)
+    return _answer(idempotency, session, sitrep, user, created=False)
+
+
+@router.delete(
+    "/{sitrep_id}",
+    response_model=SitrepRead,
+    responses=problem_responses(400, 404, 409, 412, 428),
+)
+def withdraw_sitrep(
+    idempotency: IdempotencyDep,
+    sitrep_id: PathId,
+    data: SitrepWithdraw,
+    session: SessionDep,
+    user: CurrentUser,
+    if_match: IfMatch = None,
+) -> Response:
+    """Withdraw a sitrep, giving a reason: it leaves totals and feeds, and its history
+    stays readable. `If-Match` is required."""
+    sitrep = sitreps.withdraw(
+        session, sitrep_id=sitrep_id, reason=data.reason, if_match=if_match, user=user
+    )
+    return _answer(idempotency, session, sitrep, user, created=False)
+
+
+@router.get(
+    "/{sitrep_id}/revisions",
+    response_model=Page[SitrepRevisionRead],
+    responses=problem_responses(400, 404),
+)
+def list_revisions(
+    sitrep_id: PathId, session: SessionDep, user: CurrentUser, page: PageDep
+) -> Page[SitrepRevisionRead]:
+    """Every revision of a sitrep, oldest first, exactly as each was accepted."""
+    return sitreps.revisions_page(
+        session, sitrep_id=sitrep_id, limit=page.limit, cursor=page.cursor, user=user
+    )

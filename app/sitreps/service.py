@@ -1,0 +1,711 @@
+"""Sitreps: submission, amendment and withdrawal, with every rule of DOMAIN.md.
+
+Every write takes the write lock first (``take_write_lock``), then checks the one-sitrep-
+per-slot rule, then writes the sitrep, its new revision and its lines, and flushes; the
+request commits. Holding the lock until commit makes the slot check race-free and keeps
+feed sequence numbers in commit order.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import Select, and_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from app.audit import service as audit
+from app.auth import service as auth
+from app.auth.models import Role, User
+from app.config import get_settings
+from app.crises import service as crises
+from app.db import utcnow
+from app.errors import (
+    AppError,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    Problem,
+    ValidationFailed,
+    problem_body,
+    validation_failed,
+)
+from app.pagination import Page, decode_cursor, keyset_page
+from app.reference import service as reference
+from app.sectors import service as sectors
+from app.sitreps.models import (
+    LIVE_LINE,
+    Counter,
+    Sitrep,
+    SitrepLine,
+    SitrepRevision,
+    SitrepStatus,
+)
+from app.sitreps.schemas import (
+    BatchItemResult,
+    BatchRead,
+    LineIn,
+    LineRead,
+    SitrepCreate,
+    SitrepRead,
+    SitrepRevisionRead,
+)
+
+MAX_PERIOD_DAYS = 366
+MAX_COUNT_INDICATOR = 1_000_000_000
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SitrepFilters:
+    countries: list[str] | None = None
+    crisis_id: int | None = None
+    period_from: date | None = None
+    period_to: date | None = None
+    status: SitrepStatus | None = None
+
+
+def line_key(line: LineIn) -> str:
+    return "|".join((line.sector, line.division, line.phase, line.admin1 or "", line.admin2 or ""))
+
+
+def etag(sitrep: Sitrep) -> str:
+    return f'"{sitrep.id}-{sitrep.revision}-{sitrep.status}"'
+
+
+# --- writes ----------------------------------------------------------------------------
+
+
+def take_write_lock(session: Session, *, seqs: int = 0) -> int:
+    """Serialises writers and reserves ``seqs`` feed sequence numbers; returns the last one
+    reserved (the first is that minus ``seqs`` plus one).
+
+    Updating the counter row locks it until the transaction ends: on PostgreSQL a row lock,
+    on SQLite the database write lock. So a write's numbers are handed out and committed
+    before the next write gets any, and a feed reader never sees number N+1 committed while
+    N is still in flight: that is what makes `since=` cursors safe.
+    """
+    return int(
+        session.execute(
+            update(Counter)
+            .where(Counter.name == "feed")
+            .values(value=Counter.value + seqs)
+            .returning(Counter.value)
+        ).scalar_one()
+    )
+
+
+def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
+    auth.require_role(user, Role.field, Role.admin)
+    if reference.is_country(data.country):
+        auth.require_country(user, data.country)
+    lines = _checked_lines(session, data)
+    take_write_lock(session)
+    _check_slots(session, data, sitrep_id=None)
+    now = utcnow()
+    sitrep = Sitrep(
+        country=data.country,
+        crisis_id=data.crisis_id,
+        period_start=data.period_start,
+        period_end=data.period_end,
+        revision=1,
+        status=SitrepStatus.submitted.value,
+        created_at=now,
+        created_by_id=user.id,
+    )
+    session.add(sitrep)
+    session.flush()
+    revision = _write_revision(
+        session, sitrep=sitrep, data=data, lines=lines, existing={}, user=user
+    )
+    audit.record(
+        session,
+        action="sitrep.submit",
+        entity_type="sitrep",
+        entity_id=sitrep.id,
+        user=user,
+        after=_revision_document(revision),
+    )
+    return sitrep
+
+
+def submit_batch(session: Session, *, items: list[Any], user: User) -> BatchRead:
+    """Submits each sitrep on its own: each is written whole or not at all (a savepoint
+    each), and refusing one refuses only that one."""
+    auth.require_role(user, Role.field, Role.admin)
+    limit = get_settings().max_sitreps_per_batch
+    if len(items) > limit:
+        raise ValidationFailed([(("body", "sitreps"), f"at most {limit} sitreps per batch")])
+    results: list[BatchItemResult] = []
+    for index, (sitrep, exc) in enumerate(submit_each(session, items=items, user=user)):
+        if exc is not None:
+            problem = _relocated(exc, index) if isinstance(exc, ValidationFailed) else exc
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    status=problem.status,
+                    problem=Problem.model_validate(problem_body(problem)),
+                )
+            )
+            continue
+        assert sitrep is not None
+        results.append(
+            BatchItemResult(
+                index=index, status=201, sitrep=read_after_write(session, sitrep=sitrep, user=user)
+            )
+        )
+    accepted = sum(1 for r in results if r.sitrep is not None)
+    return BatchRead(accepted=accepted, refused=len(results) - accepted, results=results)
+
+
+def submit_each(
+    session: Session, *, items: Iterable[Any], user: User
+) -> Iterator[tuple[Sitrep, None] | tuple[None, AppError]]:
+    """Submits each sitrep (as POST /api/v1/sitreps takes it) in a savepoint of its own, so
+    that each is written whole or not at all and refusing one refuses only that one; yields
+    the sitrep, or the problem (422 locations as in a single submission), of each in turn."""
+    for item in items:
+        try:
+            try:
+                data = SitrepCreate.model_validate(item)
+            except PydanticValidationError as exc:
+                raise validation_failed(
+                    [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+                ) from None
+            with session.begin_nested():
+                sitrep = submit(session, data=data, user=user)
+        except AppError as exc:
+            yield None, exc
+            continue
+        yield sitrep, None
+
+
+def _relocated(exc: ValidationFailed, index: int) -> ValidationFailed:
+    """The problems of one sitrep of a batch, pointed at it within the batch."""
+    return ValidationFailed(
+        [
+            (("body", "sitreps", index, *error["loc"][1:]), error["msg"])
+            for error in exc.extensions["errors"]
+        ]
+    )
+
+
+def amend(
+    session: Session, *, sitrep_id: int, data: SitrepCreate, if_match: str | None, user: User
+) -> Sitrep:
+    sitrep = _live_for_change(session, sitrep_id=sitrep_id, if_match=if_match, user=user)
+    if data.country != sitrep.country:
+        raise ValidationFailed(
+            [
+                (
+                    ("body", "country"),
+                    f"a sitrep's country cannot change (it is {sitrep.country}); "
+                    "withdraw this sitrep and submit a new one",
+                )
+            ]
+        )
+    lines = _checked_lines(session, data)
+    _check_slots(session, data, sitrep_id=sitrep.id)
+    existing = {
+        line.line_key: line
+        for line in session.scalars(
+            select(SitrepLine).where(SitrepLine.sitrep_id == sitrep.id).order_by(SitrepLine.id)
+        )
+    }
+    previous = session.scalars(
+        select(SitrepRevision).where(
+            SitrepRevision.sitrep_id == sitrep.id, SitrepRevision.revision == sitrep.revision
+        )
+    ).one()
+    sitrep.revision += 1
+    sitrep.crisis_id = data.crisis_id
+    sitrep.period_start = data.period_start
+    sitrep.period_end = data.period_end
+    revision = _write_revision(
+        session, sitrep=sitrep, data=data, lines=lines, existing=existing, user=user
+    )
+    audit.record(
+        session,
+        action="sitrep.amend",
+        entity_type="sitrep",
+        entity_id=sitrep.id,
+        user=user,
+        before=_revision_document(previous),
+        after=_revision_document(revision),
+    )
+    return sitrep
+
+
+def withdraw(
+    session: Session, *, sitrep_id: int, reason: str, if_match: str | None, user: User
+) -> Sitrep:
+    sitrep = _live_for_change(session, sitrep_id=sitrep_id, if_match=if_match, user=user)
+    live = list(
+        session.scalars(
+            select(SitrepLine)
+            .where(SitrepLine.sitrep_id == sitrep.id, LIVE_LINE)
+            .order_by(SitrepLine.id)
+        )
+    )
+    now = utcnow()
+    last = take_write_lock(session, seqs=len(live))
+    for seq, line in enumerate(live, start=last - len(live) + 1):
+        line.status = SitrepStatus.withdrawn.value
+        line.feed_seq = seq
+        line.updated_at = now
+    sitrep.status = SitrepStatus.withdrawn.value
+    sitrep.withdrawn_at = now
+    sitrep.withdrawn_by_id = user.id
+    sitrep.withdrawal_reason = reason
+    session.flush()
+    audit.record(
+        session,
+        action="sitrep.withdraw",
+        entity_type="sitrep",
+        entity_id=sitrep.id,
+        user=user,
+        before={"status": SitrepStatus.submitted.value, "revision": sitrep.revision},
+        after={"status": sitrep.status, "revision": sitrep.revision, "reason": reason},
+    )
+    return sitrep
+
+
+def _live_for_change(
+    session: Session, *, sitrep_id: int, if_match: str | None, user: User
+) -> Sitrep:
+    """The sitrep an amendment or withdrawal changes, under the write lock, once the user
+    may change it, If-Match names its current state, and it is not withdrawn."""
+    auth.require_role(user, Role.field, Role.admin)
+    take_write_lock(session)
+    sitrep = session.get(Sitrep, sitrep_id)
+    if sitrep is None:
+        raise NotFound(f"There is no sitrep {sitrep_id}.")
+    auth.require_country(user, sitrep.country, thing="sitrep")
+    if if_match is None:
+        raise PreconditionRequired(
+            "Send the sitrep's current ETag in If-Match, so that an edit based on an older "
+            "revision cannot overwrite a newer one."
+        )
+    offered = {tag.strip() for tag in if_match.split(",")}
+    if "*" not in offered and etag(sitrep) not in offered:
+        raise PreconditionFailed(
+            f"Sitrep {sitrep.id} has changed (its ETag is now {etag(sitrep)}, revision "
+            f"{sitrep.revision}, {sitrep.status}); read it again and redo your change.",
+            current_etag=etag(sitrep),
+        )
+    if sitrep.status == SitrepStatus.withdrawn:
+        raise Conflict(
+            f"Sitrep {sitrep.id} is withdrawn; it cannot change again. Submit a new sitrep."
+        )
+    return sitrep
+
+
+def _write_revision(
+    session: Session,
+    *,
+    sitrep: Sitrep,
+    data: SitrepCreate,
+    lines: list[dict[str, Any]],
+    existing: dict[str, SitrepLine],
+    user: User,
+) -> SitrepRevision:
+    """Writes the sitrep's new revision: lines kept by key are updated in place (same id),
+    new keys get new lines, and live lines the revision no longer has become withdrawn."""
+    now = utcnow()
+    kept = {line["line_key"] for line in lines}
+    dropped = [
+        line
+        for key, line in existing.items()
+        if line.status == SitrepStatus.submitted and key not in kept
+    ]
+    last = take_write_lock(session, seqs=len(lines) + len(dropped))
+    seqs = iter(range(last - len(lines) - len(dropped) + 1, last + 1))
+    header = {
+        "revision": sitrep.revision,
+        "country": sitrep.country,
+        "crisis_id": data.crisis_id,
+        "period_start": data.period_start,
+        "period_end": data.period_end,
+        "year": data.period_end.year,
+        "status": SitrepStatus.submitted.value,
+        "updated_at": now,
+    }
+    rows: list[SitrepLine] = []
+    for line in lines:
+        row = existing.get(line["line_key"])
+        fields = {**header, **line, "feed_seq": next(seqs)}
+        if row is None:
+            row = SitrepLine(sitrep_id=sitrep.id, **fields)
+            session.add(row)
+        else:
+            for name, value in fields.items():
+                setattr(row, name, value)
+        rows.append(row)
+    for row in dropped:
+        row.status = SitrepStatus.withdrawn.value
+        row.revision = sitrep.revision
+        row.feed_seq = next(seqs)
+        row.updated_at = now
+    session.flush()
+    revision = SitrepRevision(
+        sitrep_id=sitrep.id,
+        revision=sitrep.revision,
+        country=sitrep.country,
+        crisis_id=data.crisis_id,
+        period_start=data.period_start,
+        period_end=data.period_end,
+        narrative=data.narrative,
+        lines=[_line_document(row) for row in rows],
+        submitted_at=now,
+        submitted_by_id=user.id,
+    )
+    session.add(revision)
+    session.flush()
+    return revision
+
+
+def _revision_document(revision: SitrepRevision) -> dict[str, Any]:
+    """A revision as the audit trail keeps it: JSON-ready."""
+    return {
+        "revision": revision.revision,
+        "country": revision.country,
+        "crisis_id": revision.crisis_id,
+        "period_start": revision.period_start.isoformat(),
+        "period_end": revision.period_end.isoformat(),
+        "narrative": revision.narrative,
+        "lines": revision.lines,
+    }
+
+
+def _line_document(row: SitrepLine) -> dict[str, Any]:
+    """A line as a revision keeps it: the API's shape, JSON-ready."""
+    disaggregation = (
+        None
+        if row.women is None
+        else {"women": row.women, "men": row.men, "girls": row.girls, "boys": row.boys}
+    )
+    return {
+        "id": row.id,
+        "sector": row.sector,
+        "division": row.division,
+        "phase": row.phase,
+        "admin1": row.admin1,
+        "admin2": row.admin2,
+        "people_reached": row.people_reached,
+        "people_reached_new": row.people_reached_new,
+        "people_targeted": row.people_targeted,
+        "disaggregation": disaggregation,
+        "persons_with_disabilities": row.persons_with_disabilities,
+        "indicators": row.indicators,
+    }
+
+
+# --- validation ------------------------------------------------------------------------
+
+
+def _checked_lines(session: Session, data: SitrepCreate) -> list[dict[str, Any]]:
+    """Every rule of DOMAIN.md for a sitrep; all problems at once, each at its field.
+    Returns the lines as columns of SitrepLine, with people_reached_new filled in."""
+    problems: list[tuple[Loc, str]] = []
+    settings = get_settings()
+    if not reference.is_country(data.country):
+        problems.append(
+            (("body", "country"), f"{data.country} is not an ISO 3166-1 alpha-3 country code")
+        )
+    if data.period_end < data.period_start:
+        problems.append((("body", "period_end"), "the period ends before it starts"))
+    elif (data.period_end - data.period_start).days + 1 > MAX_PERIOD_DAYS:
+        problems.append(
+            (("body", "period_end"), f"a reporting period is at most {MAX_PERIOD_DAYS} days")
+        )
+    if data.period_start > utcnow().date() + timedelta(days=1):
+        problems.append((("body", "period_start"), "the period has not started yet"))
+    if data.crisis_id is not None:
+        crisis = crises.find(session, crisis_id=data.crisis_id)
+        if crisis is None:
+            problems.append((("body", "crisis_id"), f"there is no crisis {data.crisis_id}"))
+        elif data.country not in {c.country for c in crisis.countries}:
+            covered = ", ".join(c.country for c in crisis.countries)
+            problems.append(
+                (
+                    ("body", "crisis_id"),
+                    f"crisis {crisis.id} ({crisis.name}) covers {covered}, not {data.country}",
+                )
+            )
+    if len(data.lines) > settings.max_lines_per_sitrep:
+        problems.append(
+            (("body", "lines"), f"at most {settings.max_lines_per_sitrep} lines per sitrep")
+        )
+    seen: dict[str, int] = {}
+    lines: list[dict[str, Any]] = []
+    for i, line in enumerate(data.lines):
+        problems += [(("body", "lines", i, *loc), msg) for loc, msg in _line_problems(data, line)]
+        key = line_key(line)
+        if key in seen:
+            problems.append(
+                (
+                    ("body", "lines", i),
+                    f"repeats the sector, division, phase and location of lines[{seen[key]}]; "
+                    "report each slot once",
+                )
+            )
+        seen.setdefault(key, i)
+        lines.append(_line_columns(line, key))
+    if problems:
+        raise ValidationFailed(problems)
+    return lines
+
+
+def _line_problems(data: SitrepCreate, line: LineIn) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    location = (
+        reference.location_problem(data.country, line.admin1, line.admin2)
+        if reference.is_country(data.country)
+        else None
+    )
+    if location is not None:
+        problems.append(((location[0],), location[1]))
+    reached = line.people_reached
+    if line.people_reached_new is not None and line.people_reached_new > reached:
+        problems.append(
+            (
+                ("people_reached_new",),
+                f"{line.people_reached_new} is more than people_reached ({reached})",
+            )
+        )
+    if line.disaggregation is not None:
+        d = line.disaggregation
+        total = d.women + d.men + d.girls + d.boys
+        if total != reached:
+            problems.append(
+                (
+                    ("disaggregation",),
+                    f"women, men, girls and boys add up to {total}, not to people_reached "
+                    f"({reached})",
+                )
+            )
+    if line.persons_with_disabilities is not None and line.persons_with_disabilities > reached:
+        problems.append(
+            (
+                ("persons_with_disabilities",),
+                f"{line.persons_with_disabilities} is more than people_reached ({reached})",
+            )
+        )
+    sector = sectors.SECTORS[line.sector]
+    for name, value in line.indicators.items():
+        indicator = sector.indicator(name)
+        if indicator is None:
+            owner = sectors.sector_of_indicator(name)
+            known = ", ".join(i.code for i in sector.indicators)
+            why = (
+                f"{name} is an indicator of {owner.code}, not {sector.code}"
+                if owner
+                else f"{name} is not an indicator"
+            )
+            problems.append((("indicators", name), f"{why}; {sector.code} reports {known}"))
+        elif indicator.kind == "count" and (
+            value != value.to_integral_value() or value > MAX_COUNT_INDICATOR
+        ):
+            problems.append(
+                (("indicators", name), f"{name} is a whole number up to {MAX_COUNT_INDICATOR:,}")
+            )
+    return problems
+
+
+def _line_columns(line: LineIn, key: str) -> dict[str, Any]:
+    sector = sectors.SECTORS[line.sector]
+    indicators: dict[str, Any] = {}
+    for name, value in line.indicators.items():
+        indicator = sector.indicator(name)
+        if indicator is not None:
+            indicators[name] = (
+                int(value) if indicator.kind == "count" else str(value.quantize(Decimal("0.01")))
+            )
+    d = line.disaggregation
+    return {
+        "line_key": key,
+        "sector": line.sector,
+        "division": line.division,
+        "phase": line.phase,
+        "admin1": line.admin1,
+        "admin2": line.admin2,
+        "people_reached": line.people_reached,
+        "people_reached_new": (
+            line.people_reached if line.people_reached_new is None else line.people_reached_new
+        ),
+        "people_targeted": line.people_targeted,
+        "women": d.women if d else None,
+        "men": d.men if d else None,
+        "girls": d.girls if d else None,
+        "boys": d.boys if d else None,
+        "persons_with_disabilities": line.persons_with_disabilities,
+        "indicators": dict(sorted(indicators.items())),
+    }
+
+
+def _check_slots(session: Session, data: SitrepCreate, *, sitrep_id: int | None) -> None:
+    """No two live sitreps report the same slot for overlapping periods."""
+    keys = sorted({line_key(line) for line in data.lines})
+    if not keys:
+        return
+    query = select(
+        SitrepLine.sitrep_id, SitrepLine.line_key, SitrepLine.period_start, SitrepLine.period_end
+    ).where(
+        LIVE_LINE,
+        SitrepLine.country == data.country,
+        SitrepLine.line_key.in_(keys),
+        SitrepLine.period_end >= data.period_start,
+        SitrepLine.period_start <= data.period_end,
+        SitrepLine.crisis_id.is_(None)
+        if data.crisis_id is None
+        else SitrepLine.crisis_id == data.crisis_id,
+    )
+    if sitrep_id is not None:
+        query = query.where(SitrepLine.sitrep_id != sitrep_id)
+    clash = session.execute(query.order_by(SitrepLine.sitrep_id).limit(1)).first()
+    if clash is None:
+        return
+    sector, division, phase, admin1, admin2 = clash.line_key.split("|")
+    where = admin2 or admin1 or f"{data.country} (country-wide)"
+    raise Conflict(
+        f"Sitrep {clash.sitrep_id} already reports {sector}/{division}/{phase} at {where} "
+        f"for {clash.period_start}..{clash.period_end}, which overlaps this period; amend "
+        f"sitrep {clash.sitrep_id} instead of submitting a second one.",
+        conflicting_sitrep_id=clash.sitrep_id,
+        slot={
+            "crisis_id": data.crisis_id,
+            "country": data.country,
+            "sector": sector,
+            "division": division,
+            "phase": phase,
+            "admin1": admin1 or None,
+            "admin2": admin2 or None,
+        },
+    )
+
+
+# --- reads -----------------------------------------------------------------------------
+
+
+def _require_reader(user: User, country: str) -> None:
+    auth.require_role(user, Role.field, Role.hq, Role.admin)
+    auth.require_country(user, country, thing="sitrep")
+
+
+def _current_query() -> Select[Sitrep, SitrepRevision, str]:
+    submitter = aliased(User)
+    return (
+        select(Sitrep, SitrepRevision, submitter.name)
+        .join(
+            SitrepRevision,
+            and_(SitrepRevision.sitrep_id == Sitrep.id, SitrepRevision.revision == Sitrep.revision),
+        )
+        .join(submitter, submitter.id == SitrepRevision.submitted_by_id)
+    )
+
+
+def get(session: Session, *, sitrep_id: int, user: User) -> tuple[Sitrep, SitrepRead]:
+    row = session.execute(_current_query().where(Sitrep.id == sitrep_id)).first()
+    if row is None:
+        raise NotFound(f"There is no sitrep {sitrep_id}.")
+    sitrep, revision, submitted_by = row
+    _require_reader(user, sitrep.country)
+    return sitrep, _read(sitrep, revision, submitted_by)
+
+
+def list_page(
+    session: Session, *, filters: SitrepFilters, limit: int, cursor: str | None, user: User
+) -> Page[SitrepRead]:
+    """Sitreps, newest first."""
+    auth.require_role(user, Role.field, Role.hq, Role.admin)
+    countries = auth.narrow_countries(user, filters.countries)
+    query = _current_query().order_by(Sitrep.id.desc())
+    if cursor is not None:
+        (after,) = decode_cursor("sitreps", cursor, arity=1)
+        query = query.where(Sitrep.id < after)
+    if countries is not None:
+        query = query.where(Sitrep.country.in_(countries))
+    if filters.crisis_id is not None:
+        query = query.where(Sitrep.crisis_id == filters.crisis_id)
+    if filters.period_from is not None:
+        query = query.where(Sitrep.period_end >= filters.period_from)
+    if filters.period_to is not None:
+        query = query.where(Sitrep.period_start <= filters.period_to)
+    if filters.status is not None:
+        query = query.where(Sitrep.status == filters.status)
+    rows, next_cursor = keyset_page(
+        session.execute(query.limit(limit + 1)).all(),
+        limit=limit,
+        kind="sitreps",
+        key=lambda row: [row[0].id],
+    )
+    return Page(
+        items=[_read(sitrep, revision, name) for sitrep, revision, name in rows],
+        next_cursor=next_cursor,
+    )
+
+
+def revisions_page(
+    session: Session, *, sitrep_id: int, limit: int, cursor: str | None, user: User
+) -> Page[SitrepRevisionRead]:
+    sitrep = session.get(Sitrep, sitrep_id)
+    if sitrep is None:
+        raise NotFound(f"There is no sitrep {sitrep_id}.")
+    _require_reader(user, sitrep.country)
+    submitter = aliased(User)
+    query = (
+        select(SitrepRevision, submitter.name)
+        .join(submitter, submitter.id == SitrepRevision.submitted_by_id)
+        .where(SitrepRevision.sitrep_id == sitrep_id)
+        .order_by(SitrepRevision.revision)
+    )
+    if cursor is not None:
+        (after,) = decode_cursor("revisions", cursor, arity=1)
+        query = query.where(SitrepRevision.revision > after)
+    rows, next_cursor = keyset_page(
+        session.execute(query.limit(limit + 1)).all(),
+        limit=limit,
+        kind="revisions",
+        key=lambda row: [row[0].revision],
+    )
+    return Page(
+        items=[_revision_read(revision, name) for revision, name in rows],
+        next_cursor=next_cursor,
+    )
+
+
+def _revision_fields(revision: SitrepRevision, submitted_by: str) -> dict[str, Any]:
+    return {
+        "revision": revision.revision,
+        "country": revision.country,
+        "crisis_id": revision.crisis_id,
+        "period_start": revision.period_start,
+        "period_end": revision.period_end,
+        "narrative": revision.narrative,
+        "lines": [LineRead.model_validate(line) for line in revision.lines],
+        "submitted_by": submitted_by,
+        "submitted_at": revision.submitted_at,
+    }
+
+
+def _revision_read(revision: SitrepRevision, submitted_by: str) -> SitrepRevisionRead:
+    return SitrepRevisionRead(**_revision_fields(revision, submitted_by))
+
+
+def _read(sitrep: Sitrep, revision: SitrepRevision, submitted_by: str) -> SitrepRead:
+    return SitrepRead(
+        **_revision_fields(revision, submitted_by),
+        id=sitrep.id,
+        status=SitrepStatus(sitrep.status),
+        created_at=sitrep.created_at,
+        withdrawn_at=sitrep.withdrawn_at,
+        withdrawal_reason=sitrep.withdrawal_reason,
+    )
+
+
+def read_after_write(session: Session, *, sitrep: Sitrep, user: User) -> SitrepRead:
+    return get(session, sitrep_id=sitrep.id, user=user)[1]

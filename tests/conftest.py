@@ -1,0 +1,137 @@
+"""Test harness.
+
+One database per test run, built with the real migrations: an SQLite file by default, or,
+when TRACKER_TEST_DATABASE names a PostgreSQL server (for example
+``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``), a fresh database created on it
+for this run and dropped afterwards. After each test every table is emptied, so each test
+starts from the migrated, empty schema while the service commits for real.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm import Session
+
+    from tests.factories import Api
+
+SERVER_URL = os.environ.get("TRACKER_TEST_DATABASE")
+# The suite sends hundreds of requests a second with the same tokens; the rate limit has
+# its own tests (test_limits.py), with their own settings.
+os.environ["TRACKER_RATE_LIMIT_PER_MINUTE"] = "0"
+
+
+def _create_postgres_database() -> tuple[str, str]:
+    server = make_url(SERVER_URL)
+    name = f"crisis_tracker_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_postgres_database(name: str) -> None:
+    admin = create_engine(make_url(SERVER_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _new_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if SERVER_URL:
+        url, name = _create_postgres_database()
+        yield url
+        _drop_postgres_database(name)
+    else:
+        path: Path = tmp_path_factory.mktemp("db") / "crisis-tracker.db"
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _new_database(tmp_path_factory)
+
+
+@pytest.fixture
+def empty_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of its own with no schema at all, for migration tests."""
+    yield from _new_database(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url: str) -> Iterator[str]:
+    """The schema, made by `crisis-tracker db upgrade`'s own code path."""
+    from alembic import command
+
+    from app.config import get_settings
+    from app.db import _session_factory, alembic_config, get_engine
+
+    os.environ["TRACKER_DATABASE_URL"] = database_url
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    _session_factory.cache_clear()
+    command.upgrade(alembic_config(database_url), "head")
+    yield database_url
+    get_engine().dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "migrated" not in request.fixturenames:
+        return
+    from app.db import Base, get_engine
+
+    with get_engine().begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name == "counters":
+                connection.execute(table.update().values(value=0))
+            else:
+                connection.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def app(migrated: str) -> FastAPI:
+    from app.main import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def session(migrated: str) -> Iterator[Session]:
+    """A session for calling services directly; commit what a test needs the API to see."""
+    from app.db import new_session
+
+    with new_session() as db_session:
+        yield db_session
+
+
+@pytest.fixture
+def api(client: TestClient) -> Callable[..., Api]:
+    """``api(role, countries=..., clusters=...)``: a client authenticated as a new user."""
+    from tests.factories import Api, make_user
+
+    def as_new_user(role: str, **scope: Any) -> Api:
+        return Api(client, make_user(role, **scope))
+
+    return as_new_user

@@ -1,0 +1,111 @@
+"""Small factories: users with tokens, valid sitrep bodies, and an authenticated client."""
+
+import itertools
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from app.auth import service as auth
+from app.auth.models import Role
+from app.db import new_session
+
+_names = itertools.count(1)
+
+
+def make_user(
+    role: str,
+    *,
+    countries: tuple[str, ...] | list[str] = (),
+    clusters: tuple[str, ...] | list[str] = (),
+    name: str | None = None,
+) -> str:
+    """Creates a user and returns its API token."""
+    with new_session() as session:
+        user = auth.create_user(
+            session,
+            name=name or f"{role}-{next(_names)}",
+            role=Role(role),
+            countries=countries,
+            clusters_=clusters,
+        )
+        token = auth.issue_token(session, user=user)
+        session.commit()
+    return token
+
+
+class Api:
+    """A test client that sends one user's token with every request."""
+
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client = client
+        self.token = token
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Response:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return self.client.request(method, url, headers=headers, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> Response:
+        return self.request("PUT", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> Response:
+        return self.request("DELETE", url, **kwargs)
+
+
+def line(
+    sector: str = "shelter",
+    *,
+    division: str = "hod",
+    phase: str = "response",
+    admin1: str | None = "SD01",
+    admin2: str | None = None,
+    reached: int = 100,
+    new: int | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "sector": sector,
+        "division": division,
+        "phase": phase,
+        "admin1": admin1,
+        "admin2": admin2,
+        "people_reached": reached,
+    }
+    if new is not None:
+        body["people_reached_new"] = new
+    body.update(extra)
+    return body
+
+
+def sitrep(
+    *lines: dict[str, Any],
+    country: str = "SDN",
+    start: str = "2024-03-01",
+    end: str = "2024-03-31",
+    crisis_id: int | None = None,
+    narrative: str | None = "Displacement continued.",
+) -> dict[str, Any]:
+    return {
+        "country": country,
+        "crisis_id": crisis_id,
+        "period_start": start,
+        "period_end": end,
+        "narrative": narrative,
+        "lines": list(lines) if lines else [line()],
+    }
+
+
+def assert_problem(response: Response, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["type"]
+    return body
