@@ -7,6 +7,7 @@ from app.crises import models as _crises  # noqa: F401
 from app.db import Base, get_settings, make_engine
 from app.idempotency import models as _idempotency  # noqa: F401
 from app.sitreps import models as _sitreps  # noqa: F401
+from app.totals import models as _totals  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

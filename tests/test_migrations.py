@@ -13,6 +13,7 @@ TABLES = {
     "sitrep_lines",
     "sitrep_revisions",
     "sitreps",
+    "totals_cells",
     "user_clusters",
     "user_countries",
     "users",
@@ -44,3 +45,49 @@ def test_round_trip_upgrade_check_downgrade_upgrade(empty_database_url: str) -> 
         ).all()
     engine.dispose()
     assert [tuple(row) for row in counters] == [("feed", 0)]
+
+
+def test_the_totals_cells_migration_sums_the_lines_already_stored(
+    empty_database_url: str,
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from app.auth import service as auth
+    from app.auth.models import Role
+    from app.sitreps import service as sitreps
+    from app.sitreps.schemas import SitrepCreate
+    from app.totals.models import TotalsCell
+    from tests.factories import line, sitrep
+
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "head")
+    engine = create_engine(empty_database_url)
+
+    def cells() -> list[tuple[object, ...]]:
+        with Session(engine) as session:
+            return [
+                (c.year, c.country, c.sector, c.admin1, c.admin2, c.crisis_id, c.reached, c.lines)
+                for c in session.scalars(select(TotalsCell).order_by(TotalsCell.sector))
+            ]
+
+    with Session(engine) as session:
+        officer = auth.create_user(session, name="officer", role=Role.field, countries=["SDN"])
+        for start, end in (("2024-01-01", "2024-01-31"), ("2024-02-01", "2024-02-29")):
+            body = sitrep(
+                line("shelter", reached=1000, new=300),
+                line("wash", admin1=None, reached=50),
+                start=start,
+                end=end,
+            )
+            sitreps.submit(session, data=SitrepCreate.model_validate(body), user=officer)
+        session.commit()
+    kept = cells()
+    assert kept == [
+        (2024, "SDN", "shelter", "SD01", "", 0, 600, 2),
+        (2024, "SDN", "wash", "", "", 0, 100, 2),
+    ]
+    command.downgrade(config, "98005732951d")
+    assert "totals_cells" not in _tables(empty_database_url)
+    command.upgrade(config, "head")
+    assert cells() == kept
+    engine.dispose()

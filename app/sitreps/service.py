@@ -53,6 +53,7 @@ from app.sitreps.schemas import (
     SitrepRead,
     SitrepRevisionRead,
 )
+from app.totals import service as totals
 
 MAX_PERIOD_DAYS = 366
 MAX_COUNT_INDICATOR = 1_000_000_000
@@ -253,6 +254,7 @@ def withdraw(
     )
     now = utcnow()
     last = take_write_lock(session, seqs=len(live))
+    totals.apply_changes(session, removed=[totals.counted(line) for line in live], added=[])
     for seq, line in enumerate(live, start=last - len(live) + 1):
         line.status = SitrepStatus.withdrawn.value
         line.feed_seq = seq
@@ -317,6 +319,9 @@ def _write_revision(
     new keys get new lines, and live lines the revision no longer has become withdrawn."""
     now = utcnow()
     kept = {line["line_key"] for line in lines}
+    counted_before = [
+        totals.counted(line) for line in existing.values() if line.status == SitrepStatus.submitted
+    ]
     dropped = [
         line
         for key, line in existing.items()
@@ -350,6 +355,9 @@ def _write_revision(
         row.revision = sitrep.revision
         row.feed_seq = next(seqs)
         row.updated_at = now
+    totals.apply_changes(
+        session, removed=counted_before, added=[totals.counted(row) for row in rows]
+    )
     session.flush()
     revision = SitrepRevision(
         sitrep_id=sitrep.id,

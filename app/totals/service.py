@@ -1,32 +1,45 @@
-"""The counting rules of DOMAIN.md, as SQL over the live lines of latest revisions.
+"""The counting rules of DOMAIN.md, as SQL.
 
 Three nested aggregations, all in the database:
 1. per group, location (admin1, admin2) and sector: the sector's reach there;
 2. per group and location: the largest sector (for the unique estimate) and the sums;
 3. per group: the figures.
-``sitrep_lines`` holds only the current state of each line, and its partial index
-``ix_sitrep_lines_totals`` covers every column read here, for live lines only.
+
+They run over ``totals_cells`` (``TotalsCell``): the live lines of the latest revisions
+already summed per slot and year, kept exact by every write in its own transaction
+(``apply_changes``). The same statement over ``sitrep_lines`` (``source=LINES``) is the
+from-scratch recount that tests and the benchmark hold the cells to.
 """
 
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Label, Select, func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import (
+    ColumnElement,
+    Label,
+    Select,
+    SQLColumnExpression,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from app.auth import service as auth
 from app.auth.models import Role, User
 from app.sitreps.models import LIVE_LINE, SitrepLine
+from app.totals.models import NO_AREA, NO_CRISIS, TotalsCell
 from app.totals.schemas import Totals, TotalsRow
 
-# group_by names, in the order rows are sorted by, and the column each groups on.
-GROUPS: dict[str, InstrumentedAttribute[Any]] = {
-    "sector": SitrepLine.sector,
-    "division": SitrepLine.division,
-    "phase": SitrepLine.phase,
-    "crisis": SitrepLine.crisis_id,
-    "admin1": SitrepLine.admin1,
-}
+# group_by names, in the order rows are sorted by, and the field each one fills.
+GROUPS = ("sector", "division", "phase", "crisis", "admin1")
 FIELD_OF_GROUP = {"crisis": "crisis_id"}
 
 
@@ -39,6 +52,55 @@ class TotalsQuery:
     divisions: list[str] | None = None
     phases: list[str] | None = None
     crisis_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What the counting rules read: a column per dimension, the four summed figures,
+    and the condition a row must meet."""
+
+    columns: dict[str, SQLColumnExpression[Any]]
+    reached: SQLColumnExpression[Any]
+    in_periods: SQLColumnExpression[Any]
+    targeted: SQLColumnExpression[Any]
+    lines: SQLColumnExpression[Any]
+    where: Sequence[ColumnElement[bool]]
+
+
+CELLS = Source(
+    columns={
+        "country": TotalsCell.country,
+        "year": TotalsCell.year,
+        "sector": TotalsCell.sector,
+        "division": TotalsCell.division,
+        "phase": TotalsCell.phase,
+        "crisis": func.nullif(TotalsCell.crisis_id, NO_CRISIS),
+        "admin1": func.nullif(TotalsCell.admin1, NO_AREA),
+        "admin2": TotalsCell.admin2,
+    },
+    reached=TotalsCell.reached,
+    in_periods=TotalsCell.in_periods,
+    targeted=TotalsCell.targeted,
+    lines=TotalsCell.lines,
+    where=(),
+)
+LINES = Source(
+    columns={
+        "country": SitrepLine.country,
+        "year": SitrepLine.year,
+        "sector": SitrepLine.sector,
+        "division": SitrepLine.division,
+        "phase": SitrepLine.phase,
+        "crisis": SitrepLine.crisis_id,
+        "admin1": SitrepLine.admin1,
+        "admin2": SitrepLine.admin2,
+    },
+    reached=SitrepLine.people_reached_new,
+    in_periods=SitrepLine.people_reached,
+    targeted=func.coalesce(SitrepLine.people_targeted, 0),
+    lines=literal(1),
+    where=(LIVE_LINE,),
+)
 
 
 def totals(session: Session, *, query: TotalsQuery, user: User) -> Totals:
@@ -63,38 +125,45 @@ def totals(session: Session, *, query: TotalsQuery, user: User) -> Totals:
     )
 
 
-def totals_select(query: TotalsQuery, *, countries: list[str] | None) -> Select[Any]:
+def totals_select(
+    query: TotalsQuery, *, countries: list[str] | None, source: Source = CELLS
+) -> Select[Any]:
     """The totals as one SQL statement (``countries`` already narrowed to the user's scope)."""
-    line = SitrepLine
-    groups = [GROUPS[g].label(FIELD_OF_GROUP.get(g, g)) for g in GROUPS if g in query.group_by]
-    keys: list[Label[Any]] = [line.country.label("country"), line.year.label("year"), *groups]
+    c = source.columns
+    keys: list[Label[Any]] = [
+        c["country"].label("country"),
+        c["year"].label("year"),
+        *(c[g].label(FIELD_OF_GROUP.get(g, g)) for g in GROUPS if g in query.group_by),
+    ]
     key_names = [k.name for k in keys]
-    location = [c for c in (line.admin1, line.admin2) if c.key not in key_names]
-    sector = [] if "sector" in key_names else [line.sector]
+    location: list[Label[Any]] = [
+        c[name].label(name) for name in ("admin1", "admin2") if name not in key_names
+    ]
+    sector: list[Label[Any]] = [] if "sector" in key_names else [c["sector"].label("sector")]
 
-    where = [LIVE_LINE]
+    where = list(source.where)
     if countries is not None:
-        where.append(line.country.in_(countries))
+        where.append(c["country"].in_(countries))
     if query.years is not None:
-        where.append(line.year.in_(query.years))
+        where.append(c["year"].in_(query.years))
     if query.sectors is not None:
-        where.append(line.sector.in_(query.sectors))
+        where.append(c["sector"].in_(query.sectors))
     if query.divisions is not None:
-        where.append(line.division.in_(query.divisions))
+        where.append(c["division"].in_(query.divisions))
     if query.phases is not None:
-        where.append(line.phase.in_(query.phases))
+        where.append(c["phase"].in_(query.phases))
     if query.crisis_id is not None:
-        where.append(line.crisis_id == query.crisis_id)
+        where.append(c["crisis"] == query.crisis_id)
 
     # 1. per group, location and sector
     per_sector_keys = [*keys, *location, *sector]
     per_sector = (
         select(
             *per_sector_keys,
-            func.sum(line.people_reached_new).label("reached"),
-            func.sum(line.people_reached).label("in_periods"),
-            func.sum(func.coalesce(line.people_targeted, 0)).label("targeted"),
-            func.count().label("lines"),
+            func.sum(source.reached).label("reached"),
+            func.sum(source.in_periods).label("in_periods"),
+            func.sum(source.targeted).label("targeted"),
+            func.sum(source.lines).label("lines"),
         )
         .where(*where)
         .group_by(*per_sector_keys)
@@ -102,7 +171,7 @@ def totals_select(query: TotalsQuery, *, countries: list[str] | None) -> Select[
     )
     # 2. per group and location: the largest sector
     s = per_sector.c
-    per_location_keys = [s[name] for name in key_names] + [s[c.key] for c in location]
+    per_location_keys = [s[name] for name in key_names] + [s[k.name] for k in location]
     per_location = (
         select(
             *per_location_keys,
@@ -131,3 +200,103 @@ def totals_select(query: TotalsQuery, *, countries: list[str] | None) -> Select[
         # NULL (no crisis, country-wide) sorts last on every database.
         .order_by(*[part for key in group_keys for part in (key.is_(None), key)])
     )
+
+
+# --- keeping the cells exact --------------------------------------------------------------
+
+CELL_KEY = ("year", "country", "sector", "division", "phase", "crisis_id", "admin1", "admin2")
+CELL_FIGURES = ("reached", "in_periods", "targeted", "lines")
+
+Counted = tuple[tuple[Any, ...], int, int, int]
+
+
+def counted(line: SitrepLine) -> Counted:
+    """What a live line adds to its cell: the cell's key and the line's three figures."""
+    key = (
+        line.year,
+        line.country,
+        line.sector,
+        line.division,
+        line.phase,
+        NO_CRISIS if line.crisis_id is None else line.crisis_id,
+        NO_AREA if line.admin1 is None else line.admin1,
+        NO_AREA if line.admin2 is None else line.admin2,
+    )
+    return key, line.people_reached_new, line.people_reached, line.people_targeted or 0
+
+
+def apply_changes(
+    session: Session, *, removed: Iterable[Counted], added: Iterable[Counted]
+) -> None:
+    """Takes lines out of the cells as they were counted until now (``removed``) and puts
+    them in as they count from now on (``added``). Runs under the write lock
+    (``sitreps.service.take_write_lock``), so cells change in the same order, and the same
+    transaction, as the lines they sum."""
+    deltas: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for sign, lines in ((-1, removed), (1, added)):
+        for key, reached, in_periods, targeted in lines:
+            delta = deltas[key]
+            delta[0] += sign * reached
+            delta[1] += sign * in_periods
+            delta[2] += sign * targeted
+            delta[3] += sign
+    changes = [
+        {**dict(zip(CELL_KEY, key, strict=True)), **dict(zip(CELL_FIGURES, d, strict=True))}
+        for key, d in deltas.items()
+        if any(d)
+    ]
+    if not changes:
+        return
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(TotalsCell)
+    session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=list(CELL_KEY),
+            set_={f: getattr(TotalsCell, f) + getattr(upsert.excluded, f) for f in CELL_FIGURES},
+        ),
+        changes,
+    )
+    emptied = [tuple(change[k] for k in CELL_KEY) for change in changes if change["lines"] < 0]
+    if emptied:
+        # A cell whose last line went away goes too, so that no group shows up with 0 lines.
+        session.execute(
+            delete(TotalsCell).where(
+                TotalsCell.lines == 0,
+                tuple_(*(getattr(TotalsCell, k) for k in CELL_KEY)).in_(emptied),
+            )
+        )
+
+
+def rebuild_cells(session: Session) -> None:
+    """Recomputes every cell from the live lines: for bulk loads that bypass the service."""
+    for statement in rebuild_statements():
+        session.execute(statement)
+
+
+def rebuild_statements() -> list[Executable]:
+    line = SitrepLine
+    keys = [
+        line.year,
+        line.country,
+        line.sector,
+        line.division,
+        line.phase,
+        func.coalesce(line.crisis_id, NO_CRISIS),
+        func.coalesce(line.admin1, NO_AREA),
+        func.coalesce(line.admin2, NO_AREA),
+    ]
+    return [
+        delete(TotalsCell),
+        insert(TotalsCell).from_select(
+            [*CELL_KEY, *CELL_FIGURES],
+            select(
+                *keys,
+                func.sum(line.people_reached_new),
+                func.sum(line.people_reached),
+                func.sum(func.coalesce(line.people_targeted, 0)),
+                func.count(),
+            )
+            .where(LIVE_LINE)
+            .group_by(*keys),
+        ),
+    ]

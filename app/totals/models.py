@@ -1,0 +1,37 @@
+from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+# A cell has no NULL in its key, so that one ON CONFLICT upsert finds it on every database
+# (a NULL never equals another in a unique index): no crisis is 0, no admin area is ''.
+NO_CRISIS = 0
+NO_AREA = ""
+
+
+class TotalsCell(Base):
+    """The live lines of one slot and year, summed: what totals read instead of the lines.
+
+    One row per (year, country, sector, division, phase, crisis, admin1, admin2), the finest
+    grain any totals query groups or filters by, kept exact by every submission, amendment
+    and withdrawal in the same transaction (``app.totals.service.apply_changes``). Each slot
+    reports about one line a week or a month, so there are 10 to 50 times fewer cells than
+    lines, and a year's cells are one range of the primary key.
+    """
+
+    __tablename__ = "totals_cells"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    country: Mapped[str] = mapped_column(String(3), primary_key=True)
+    sector: Mapped[str] = mapped_column(String(10), primary_key=True)
+    division: Mapped[str] = mapped_column(String(10), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(15), primary_key=True)
+    crisis_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    admin1: Mapped[str] = mapped_column(String(20), primary_key=True)
+    admin2: Mapped[str] = mapped_column(String(20), primary_key=True)
+    # sum(people_reached_new), sum(people_reached), sum(coalesce(people_targeted, 0)), count
+    reached: Mapped[int] = mapped_column(BigInteger)
+    in_periods: Mapped[int] = mapped_column(BigInteger)
+    targeted: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[int] = mapped_column(Integer)
