@@ -2,7 +2,6 @@ from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from app.auth.dependencies import CurrentUser
 from app.clusters import service as clusters
@@ -43,7 +42,6 @@ def read_feed(
     session: SessionDep,
     user: CurrentUser,
     request: Request,
-    response: Response,
     country: CountryList = None,
     since: Annotated[
         str | None,
@@ -51,7 +49,7 @@ def read_feed(
     ] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     format: Annotated[Literal["json", "hxl"], Query()] = "json",
-) -> FeedPage | JSONResponse:
+) -> Response:
     """The lines of the cluster's sectors, in change order, for 4W/5W tools.
 
     Start without `since`: you get the live lines. Then keep calling with
@@ -79,6 +77,7 @@ def read_feed(
     next_url = request.url.path + "?" + urlencode({k: v for k, v in query.items() if v})
     link = f'<{next_url}>; rel="next"'
     if format == "hxl":
-        return JSONResponse(clusters.hxl_rows(cluster, page), headers={"Link": link})
-    response.headers["Link"] = link
-    return page
+        content = clusters.json_bytes(clusters.hxl_rows(cluster, page))
+    else:
+        content = clusters.json_bytes({"items": page.items, "next_cursor": page.next_cursor})
+    return Response(content, media_type="application/json", headers={"Link": link})
