@@ -1,0 +1,751 @@
+#!/usr/bin/env python3
+"""The crisis-tracker benchmark: every figure next to a raw baseline measured in the same run.
+
+    python bench/run.py --lines 10000000 --db postgres
+    python bench/run.py --lines 1000000 --db sqlite [--reuse]
+
+It generates the data set (bench/generate.py: about 200 countries with their real p-codes,
+ten years of weekly and monthly sitreps, amendments and withdrawals) into a fresh database,
+or reuses the one a previous run left (``--reuse``), starts the real server on it
+(``crisis-tracker serve``, one worker) and measures, through HTTP and raw:
+
+- totals: one country-year, and all countries of a year by sector, against the raw SQL the
+  service runs (over the totals cells) and a from-scratch GROUP BY over every line; the
+  three must give the same numbers;
+- feeds: the first page of 1,000 and a page deep in the feed, against the same keyset
+  SELECT plus orjson; on SQLite, the same query served by datasette over the same file;
+- ingest: single sitreps and batches through HTTP, against a raw loop of one insert and
+  commit per sitrep, and a raw bulk insert (COPY on PostgreSQL, one-transaction
+  executemany on SQLite) of the same rows;
+- memory: the server's resident set while serving, and over a long feed traversal.
+
+The results go to the terminal and into bench/RESULTS.md (one section per database and
+size, replaced by a rerun), with the machine they came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+import psycopg
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+for path in (ROOT, HERE):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import generate  # noqa: E402
+import load  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from app.clusters import service as clusters  # noqa: E402
+from app.totals import service as totals  # noqa: E402
+
+HOST = "127.0.0.1"
+API = "/api/v1"
+RESULTS = HERE / "RESULTS.md"
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+
+def timed(action: Callable[[], Any], runs: int, warmup: int = 2) -> list[float]:
+    """Seconds per call of ``action``, ``runs`` times after ``warmup`` unmeasured calls."""
+    for _ in range(warmup):
+        action()
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def p50(seconds: list[float]) -> float:
+    return statistics.median(seconds)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.2f} ms"
+
+
+@dataclass
+class Figure:
+    section: str
+    name: str
+    value: str
+    baseline_name: str
+    baseline: str
+    ratio: str
+
+
+@dataclass
+class Target:
+    name: str
+    goal: str
+    measured: str
+    met: bool
+
+
+@dataclass
+class Results:
+    db: str
+    lines: int
+    figures: list[Figure] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, section: str, name: str, value: str, baseline_name: str, baseline: str,
+            ratio: str) -> None:  # fmt: skip
+        self.figures.append(Figure(section, name, value, baseline_name, baseline, ratio))
+        print(f"  {name}: {value}  |  {baseline_name}: {baseline}  |  {ratio}")
+
+    def target(self, name: str, goal: str, measured: str, met: bool) -> None:
+        self.targets.append(Target(name, goal, measured, met))
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        print(f"  note: {text}")
+
+
+class Http:
+    """A keep-alive HTTP/1.1 connection to the server, as one client."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=300)
+
+    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> bytes:
+        headers = dict(self.headers)
+        data = None
+        if body is not None:
+            data = orjson.dumps(body)
+            headers["Content-Type"] = "application/json"
+        self.conn.request(method, path, body=data, headers=headers)
+        response = self.conn.getresponse()
+        payload = response.read()
+        if response.status != expect:
+            raise SystemExit(f"{method} {path}: {response.status} {payload[:500]!r}")
+        return payload
+
+    def get(self, path: str, **params: Any) -> bytes:
+        return self.call("GET", f"{path}?{urlencode(params)}" if params else path)
+
+
+class Raw:
+    """The database through its own driver, with no service in between."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self.postgres = parsed.drivername.startswith("postgresql")
+        if self.postgres:
+            conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.conn: Any = psycopg.connect(conninfo, autocommit=True)
+            from sqlalchemy.dialects import postgresql
+
+            self.dialect = postgresql.dialect()
+        else:
+            self.conn = sqlite3.connect(parsed.database or "", isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            from sqlalchemy.dialects import sqlite
+
+            self.dialect = sqlite.dialect()
+
+    def sql(self, statement: Any) -> str:
+        return str(statement.compile(dialect=self.dialect, compile_kwargs={"literal_binds": True}))
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        cur = self.conn.cursor()
+        cur.execute(sql.replace("?", "%s") if self.postgres else sql, params)
+        rows = cur.fetchall()
+        return [tuple(r) for r in rows]
+
+    def execute(self, sql: str) -> None:
+        self.conn.cursor().execute(sql)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def rss_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process, in kB."""
+    fields = {}
+    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = row.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def server_pid(port: int) -> int:
+    """The pid of the process listening on ``port`` (the uvicorn worker with one worker)."""
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            parts = row.split()
+            if int(parts[1].rsplit(":", 1)[1], 16) == port and parts[3] == "0A":
+                inode = parts[9]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return int(proc.name)
+    raise SystemExit(f"no process listens on port {port}")
+
+
+# --- the data set ------------------------------------------------------------------------
+
+
+def database(db: str, lines: int, reuse: bool, seed: int) -> str:
+    if db == "postgres":
+        server = os.environ.get("TRACKER_BENCH_POSTGRES", generate.DEFAULT_POSTGRES)
+        name = f"crisis_tracker_bench_{lines}"
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+        if reuse and _holds_data(url):
+            return url
+        url = generate._fresh_postgres(server, name)
+    else:
+        path = generate.OUT_DIR / f"bench-{lines}.db"
+        url = f"sqlite:///{path}"
+        if reuse and path.exists() and _holds_data(url):
+            return url
+        url = generate._fresh_sqlite(path)
+    config = generate.Config(
+        lines=lines, seed=seed, countries=200, years=10, end=generate.default_end(),
+        chunk_lines=10_000,
+    )  # fmt: skip
+    print(f"generating {lines:,} lines into {make_url(url).render_as_string(hide_password=True)}")
+    report = generate.load(url, config, exclusive=db == "sqlite")
+    print(f"  generated and loaded in {report.total_seconds:.0f} s")
+    return url
+
+
+def _holds_data(url: str) -> bool:
+    with contextlib.suppress(Exception):
+        raw = Raw(url)
+        try:
+            return bool(raw.rows("SELECT count(*) FROM totals_cells")[0][0])
+        finally:
+            raw.close()
+    return False
+
+
+# --- the measurements --------------------------------------------------------------------
+
+
+def measure_totals(results: Results, raw: Raw, client: Http, runs: int) -> None:
+    print("totals")
+    (year,) = raw.rows(
+        "SELECT year FROM totals_cells GROUP BY year ORDER BY sum(lines) DESC, year DESC LIMIT 1"
+    )[0]
+    (country,) = raw.rows(
+        "SELECT country FROM totals_cells WHERE year = ? GROUP BY country "
+        "ORDER BY sum(lines) DESC LIMIT 1",
+        (year,),
+    )[0]
+    cases = [
+        (f"one country-year ({country} {year})", {"country": country, "year": year}, [country]),
+        (f"all countries of {year} by sector", {"year": year, "group_by": "sector"}, None),
+    ]
+    for label, params, countries in cases:
+        query = totals.TotalsQuery(
+            group_by=tuple(str(params.get("group_by", "")).split(",")) if "group_by" in params
+            else (),
+            countries=countries,
+            years=[year],
+        )  # fmt: skip
+        cells_sql = raw.sql(totals.totals_select(query, countries=countries))
+        lines_sql = raw.sql(totals.totals_select(query, countries=countries, source=totals.LINES))
+        over_http = timed(lambda p=params: client.get(f"{API}/totals", **p), runs)  # type: ignore[misc]
+        service_sql = timed(lambda s=cells_sql: raw.rows(s), runs)  # type: ignore[misc]
+        scratch = timed(lambda s=lines_sql: raw.rows(s), max(3, runs // 10), warmup=1)  # type: ignore[misc]
+        shown = orjson.loads(client.get(f"{API}/totals", **params))["rows"]
+        figures = ("people_reached", "people_reached_unique", "people_reached_in_periods",
+                   "people_targeted", "lines")  # fmt: skip
+        http_numbers = [tuple(r[f] for f in figures) for r in shown]
+        recount = [tuple(int(v) for v in r[-5:]) for r in raw.rows(lines_sql)]
+        cells = [tuple(int(v) for v in r[-5:]) for r in raw.rows(cells_sql)]
+        equal = http_numbers == recount == cells
+        results.add(
+            "totals", f"{label} over HTTP, p50", ms(p50(over_http)), "the service's SQL, raw",
+            ms(p50(service_sql)), f"{p50(over_http) / p50(service_sql):.1f}x",
+        )  # fmt: skip
+        speedup = p50(scratch) / p50(over_http)
+        results.add(
+            "totals", f"{label} over HTTP, p50", ms(p50(over_http)),
+            "from-scratch GROUP BY over all lines", ms(p50(scratch)), f"{speedup:,.1f}x faster",
+        )  # fmt: skip
+        results.note(
+            f"{label}: {len(shown)} rows, {sum(r['lines'] for r in shown):,} lines; HTTP, "
+            f"cells and the from-scratch recount equal: {'yes' if equal else 'NO'}"
+        )
+        results.target(f"totals {label}: p50 over HTTP", "< 50 ms", ms(p50(over_http)),
+                       p50(over_http) < 0.050)  # fmt: skip
+        results.target(f"totals {label}: against from-scratch GROUP BY", ">= 100x faster",
+                       f"{speedup:,.1f}x", speedup >= 100)  # fmt: skip
+        results.target(f"totals {label}: equal to the recount", "always", str(equal), equal)
+
+
+def measure_feeds(results: Results, raw: Raw, client: Http, runs: int, url: str,
+                  datasette: bool) -> None:  # fmt: skip
+    print("feeds")
+    cluster = "shelter"
+    sectors = clusters.get_cluster(cluster).sectors
+    sector_list = ", ".join(f"'{s}'" for s in sectors)
+    (count, top) = raw.rows(
+        f"SELECT count(*), max(feed_seq) FROM sitrep_lines WHERE sector IN ({sector_list})"
+    )[0]
+    (deep_seq,) = raw.rows(
+        f"SELECT feed_seq FROM sitrep_lines WHERE sector IN ({sector_list}) "
+        f"ORDER BY feed_seq LIMIT 1 OFFSET {max(0, min(int(count * 0.9), count - 1001))}"
+    )[0]
+    from app.pagination import encode_cursor
+
+    deep_cursor = encode_cursor("feed", [deep_seq])
+    path = f"{API}/clusters/{cluster}/feed"
+    first = timed(lambda: client.get(path, limit=1000), runs)
+    deep = timed(lambda: client.get(path, limit=1000, since=deep_cursor), runs)
+    items = orjson.loads(client.get(path, limit=1000, since=deep_cursor))["items"]
+    assert len(items) == 1000, len(items)
+
+    columns = (
+        "id, sitrep_id, revision, status, country, admin1, admin2, sector, division, phase, "
+        "crisis_id, period_start, period_end, people_reached, people_reached_new, "
+        "people_targeted, women, men, girls, boys, persons_with_disabilities, indicators, "
+        "updated_at"
+    )
+    names = [c.strip() for c in columns.split(",")]
+    keyset = (
+        f"SELECT {columns} FROM sitrep_lines WHERE sector IN ({sector_list}) AND feed_seq > ? "
+        "ORDER BY feed_seq LIMIT 1000"
+    )
+
+    def raw_page() -> bytes:
+        rows = raw.rows(keyset, (deep_seq,))
+        return orjson.dumps([dict(zip(names, row, strict=True)) for row in rows])
+
+    raw_deep = timed(raw_page, runs)
+    results.add("feeds", "first page of 1,000 over HTTP, p50", ms(p50(first)),
+                "raw keyset SELECT + orjson", ms(p50(raw_deep)),
+                f"{p50(first) / p50(raw_deep):.1f}x")  # fmt: skip
+    results.add("feeds", "deep page of 1,000 (90% in) over HTTP, p50", ms(p50(deep)),
+                "raw keyset SELECT + orjson", ms(p50(raw_deep)),
+                f"{p50(deep) / p50(raw_deep):.1f}x")  # fmt: skip
+    results.note(f"feed of cluster {cluster}: {count:,} lines, last feed_seq {top:,}")
+    results.target("feeds: deep page against first page", "<= 1.5x",
+                   f"{p50(deep) / p50(first):.2f}x", p50(deep) <= 1.5 * p50(first))  # fmt: skip
+    results.target("feeds: deep page against raw SELECT + orjson", "<= 3x",
+                   f"{p50(deep) / p50(raw_deep):.1f}x", p50(deep) <= 3 * p50(raw_deep))  # fmt: skip
+    ours = 1000 / p50(deep)
+    if not datasette:
+        results.note("datasette serves SQLite files only: compared in the SQLite run")
+        return
+    with serve_datasette(make_url(url).database or "") as port:
+        ds = http.client.HTTPConnection(HOST, port, timeout=300)
+        table = Path(make_url(url).database or "").stem
+        query = urlencode(
+            {"sector": cluster, "feed_seq__gt": deep_seq, "_sort": "feed_seq", "_size": 1000,
+             "_shape": "array", "_nofacet": 1, "_nocount": 1}
+        )  # fmt: skip
+        ds_path = f"/{table}/sitrep_lines.json?{query}"
+
+        def ds_page() -> bytes:
+            ds.request("GET", ds_path)
+            response = ds.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise SystemExit(f"datasette: {response.status} {body[:300]!r}")
+            return body
+
+        got = orjson.loads(ds_page())
+        assert len(got) == 1000 and got[0]["id"] == items[0]["line_id"], "not the same page"
+        ds_deep = timed(ds_page, runs)
+        theirs = 1000 / p50(ds_deep)
+        results.add("feeds", "deep page of 1,000 over HTTP, rows/s", f"{ours:,.0f} rows/s "
+                    f"({1 / p50(deep):.1f} req/s)", "datasette, same query and file",
+                    f"{theirs:,.0f} rows/s ({1 / p50(ds_deep):.1f} req/s)",
+                    f"{ours / theirs:.1f}x")  # fmt: skip
+        results.target("feeds: rows/s against datasette", ">= 2x", f"{ours / theirs:.1f}x",
+                       ours >= 2 * theirs)  # fmt: skip
+
+
+@contextlib.contextmanager
+def serve_datasette(path: str) -> Iterator[int]:
+    port = load.free_port()
+    exe = Path(sys.executable).with_name("datasette")
+    process = subprocess.Popen(
+        [str(exe), "serve", "--immutable", path, "--host", HOST, "--port", str(port),
+         "--setting", "sql_time_limit_ms", "60000", "--setting", "max_returned_rows", "1000",
+         "--setting", "num_sql_threads", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        for _ in range(600):
+            with contextlib.suppress(OSError):
+                socket.create_connection((HOST, port), timeout=1).close()
+                break
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def ingest_sitreps(crisis_id: int, countries: list[str], count: int, offset: int,
+                   rng: random.Random) -> list[dict[str, Any]]:  # fmt: skip
+    """``count`` sitreps of about a dozen lines each, in a crisis made for the benchmark, each
+    on slots of its own (so none conflicts with another or with the data set)."""
+    slots = [
+        (country, admin1, sector, division, phase)
+        for country in countries
+        for admin1 in load.admin1_of(country)
+        for sector in ("shelter", "wash", "cccm", "cash", "health")
+        for division in ("pcca", "prd", "hod")
+        for phase in ("preparedness", "response", "recovery")
+    ]
+    by_country: dict[str, list[tuple[str, ...]]] = {}
+    for slot in slots:
+        by_country.setdefault(slot[0], []).append(slot)
+    sitreps = []
+    for n in range(offset, offset + count):
+        country = countries[n % len(countries)]
+        own = by_country[country]
+        week = n // len(countries)
+        start = date.fromordinal(date(2025, 1, 6).toordinal() + 7 * week)
+        end = date.fromordinal(start.toordinal() + 6)
+        picked = rng.sample(own, 12)
+        sitreps.append(
+            {
+                "country": country,
+                "crisis_id": crisis_id,
+                "period_start": start.isoformat(),
+                "period_end": end.isoformat(),
+                "narrative": "Benchmark sitrep.",
+                "lines": [load.make_line(rng, s, d, p, a1, None) for _c, a1, s, d, p in picked],
+            }
+        )
+    return sitreps
+
+
+RAW_COLUMNS = (
+    "sitrep_no", "country", "crisis_id", "period_start", "period_end", "sector", "division",
+    "phase", "admin1", "admin2", "people_reached", "people_reached_new", "people_targeted",
+    "women", "men", "girls", "boys", "persons_with_disabilities", "indicators",
+)  # fmt: skip
+
+
+def raw_rows(sitreps: list[dict[str, Any]], first: int = 0) -> list[tuple[Any, ...]]:
+    rows = []
+    for n, s in enumerate(sitreps, start=first):
+        for ln in s["lines"]:
+            d = ln.get("disaggregation") or {}
+            rows.append(
+                (n, s["country"], s["crisis_id"], s["period_start"], s["period_end"],
+                 ln["sector"], ln["division"], ln["phase"], ln["admin1"], ln["admin2"],
+                 ln["people_reached"], ln.get("people_reached_new", ln["people_reached"]),
+                 ln.get("people_targeted"), d.get("women"), d.get("men"), d.get("girls"),
+                 d.get("boys"), ln.get("persons_with_disabilities"),
+                 json.dumps(ln.get("indicators") or {}))
+            )  # fmt: skip
+    return rows
+
+
+def measure_ingest(results: Results, raw: Raw, client: Http, singles: int, batches: int,
+                   batch_size: int) -> None:  # fmt: skip
+    print("ingest")
+    rng = random.Random(7)
+    countries = ["SDN", "SSD", "ETH", "SOM", "COD", "NGA", "AFG", "YEM", "SYR", "HTI"]
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    crisis = orjson.loads(
+        client.call(
+            "POST", f"{API}/crises",
+            {"name": f"Benchmark crisis {stamp}", "kind": "other", "countries": countries,
+             "started_on": "2025-01-01"},
+            expect=201,
+        )
+    )["id"]  # fmt: skip
+    single = ingest_sitreps(crisis, countries, singles, 0, rng)
+    batched = ingest_sitreps(crisis, countries, batches * batch_size, singles, rng)
+
+    started = time.perf_counter()
+    for body in single:
+        client.call("POST", f"{API}/sitreps", body, expect=201)
+    single_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    for k in range(batches):
+        answer = orjson.loads(
+            client.call("POST", f"{API}/sitreps/batch",
+                        {"sitreps": batched[k * batch_size:(k + 1) * batch_size]})
+        )  # fmt: skip
+        refused = [r for r in answer["results"] if r["status"] != 201]
+        if refused:
+            raise SystemExit(f"batch refused {len(refused)} sitreps: {refused[0]}")
+    batch_seconds = time.perf_counter() - started
+    single_lines = sum(len(s["lines"]) for s in single)
+    batch_lines = sum(len(s["lines"]) for s in batched)
+
+    # The raw baselines write the same lines into a bare table of their columns.
+    raw.execute("DROP TABLE IF EXISTS bench_raw_lines")
+    types = ["integer", "text", "integer", "date", "date", "text", "text", "text", "text",
+             "text"] + ["integer"] * 8 + ["text"]  # fmt: skip
+    raw.execute(
+        "CREATE TABLE bench_raw_lines ("
+        + ", ".join(f"{c} {t}" for c, t in zip(RAW_COLUMNS, types, strict=True))
+        + ")"
+    )
+    mark = "%s" if raw.postgres else "?"
+    insert = (
+        f"INSERT INTO bench_raw_lines ({', '.join(RAW_COLUMNS)}) VALUES "
+        f"({', '.join([mark] * len(RAW_COLUMNS))})"
+    )
+    conn = raw.conn
+    started = time.perf_counter()
+    for n, body in enumerate(single):
+        rows = raw_rows([body], n)
+        if raw.postgres:
+            with conn.transaction():
+                conn.cursor().executemany(insert, rows)
+        else:
+            conn.execute("BEGIN")
+            conn.executemany(insert, rows)
+            conn.execute("COMMIT")
+    raw_single_seconds = time.perf_counter() - started
+    rows = raw_rows(batched, singles)
+    started = time.perf_counter()
+    if raw.postgres:
+        with conn.transaction(), conn.cursor() as cur:
+            with cur.copy(f"COPY bench_raw_lines ({', '.join(RAW_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        bulk = "raw COPY"
+    else:
+        conn.execute("BEGIN")
+        conn.executemany(insert, rows)
+        conn.execute("COMMIT")
+        bulk = "raw executemany, one transaction"
+    raw_bulk_seconds = time.perf_counter() - started
+    raw.execute("DROP TABLE bench_raw_lines")
+
+    ours_single = single_lines / single_seconds
+    theirs_single = single_lines / raw_single_seconds
+    ours_batch = batch_lines / batch_seconds
+    theirs_batch = batch_lines / raw_bulk_seconds
+    results.add("ingest", f"{singles} single sitreps over HTTP ({single_lines:,} lines)",
+                f"{ours_single:,.0f} lines/s ({singles / single_seconds:,.1f} sitreps/s)",
+                "raw insert + commit per sitrep",
+                f"{theirs_single:,.0f} lines/s ({singles / raw_single_seconds:,.1f} sitreps/s)",
+                f"{ours_single / theirs_single:.3f}x")  # fmt: skip
+    results.add("ingest", f"{batches} batches of {batch_size} over HTTP ({batch_lines:,} lines)",
+                f"{ours_batch:,.0f} lines/s", bulk, f"{theirs_batch:,.0f} lines/s",
+                f"{ours_batch / theirs_batch:.3f}x")  # fmt: skip
+    goal = 0.25 if raw.postgres else 0.5
+    results.target("ingest: single sitreps against raw insert + commit", ">= 0.5x",
+                   f"{ours_single / theirs_single:.3f}x", ours_single >= 0.5 * theirs_single)  # fmt: skip
+    results.target(f"ingest: batches against {bulk}", f">= {goal}x",
+                   f"{ours_batch / theirs_batch:.3f}x", ours_batch >= goal * theirs_batch)  # fmt: skip
+
+
+def measure_memory(results: Results, client: Http, pid: int, pages: int) -> None:
+    print("memory")
+    before, _ = rss_kb(pid)
+    path = f"{API}/clusters/health/feed"
+    cursor = None
+    samples = []
+    rows = 0
+    for page in range(pages):
+        params: dict[str, Any] = {"limit": 1000}
+        if cursor is not None:
+            params["since"] = cursor
+        body = orjson.loads(client.get(path, **params))
+        rows += len(body["items"])
+        cursor = body["next_cursor"]
+        if page % max(1, pages // 10) == 0:
+            samples.append(rss_kb(pid)[0])
+        if len(body["items"]) < 1000:
+            break
+    after, peak = rss_kb(pid)
+    results.add("memory", "server resident set after the benchmark", f"{after / 1024:,.0f} MB",
+                "peak (VmHWM)", f"{peak / 1024:,.0f} MB", "")  # fmt: skip
+    results.add("memory", f"feed traversal: {rows:,} lines in {page + 1} pages",
+                f"RSS {samples[0] / 1024:,.0f} -> {after / 1024:,.0f} MB",
+                "RSS every tenth of the way", ", ".join(f"{s / 1024:.0f}" for s in samples) + " MB",
+                f"+{(after - samples[0]) / 1024:,.0f} MB")  # fmt: skip
+    results.note(f"server RSS before the traversal: {before / 1024:,.0f} MB")
+    results.target("memory: server resident set", "< 300 MB", f"{peak / 1024:,.0f} MB peak",
+                   peak < 300 * 1024)  # fmt: skip
+    growth = after - samples[0]
+    results.target("memory: feed traversal", "constant",
+                   f"{growth / 1024:+,.0f} MB over {rows:,} lines", growth < 20 * 1024)  # fmt: skip
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for row in Path("/proc/cpuinfo").read_text().splitlines():
+            if row.startswith("model name"):
+                cpu = row.split(":", 1)[1].strip()
+                break
+    memory = 0
+    with contextlib.suppress(OSError):
+        for row in Path("/proc/meminfo").read_text().splitlines():
+            if row.startswith("MemTotal"):
+                memory = int(row.split()[1]) // (1024 * 1024)
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory} GiB RAM, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, SQLite "
+        f"{sqlite3.sqlite_version}"
+    )
+
+
+def write_results(results: Results, url: str, database_info: str, seconds: float) -> None:
+    key = f"{results.db}-{results.lines}"
+    lines = [
+        f"<!-- run {key} -->",
+        f"## {results.db}, {results.lines:,} lines",
+        "",
+        f"Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {seconds:.0f} s. Machine: {machine()}.",
+        f"Database: {database_info}.",
+        "",
+        "| section | figure | value | baseline | baseline value | ratio |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {f.section} | {f.name} | {f.value} | {f.baseline_name} | {f.baseline} | {f.ratio} |"
+            for f in results.figures
+        ),
+        "",
+        "| target | goal | measured | met |",
+        "|---|---|---|---|",
+        *(
+            f"| {t.name} | {t.goal} | {t.measured} | {'yes' if t.met else '**no**'} |"
+            for t in results.targets
+        ),
+        "",
+        *(f"- {n}" for n in results.notes),
+        f"<!-- end {key} -->",
+    ]
+    section = "\n".join(lines) + "\n"
+    text = RESULTS.read_text() if RESULTS.exists() else RESULTS_HEADER
+    start, end = f"<!-- run {key} -->", f"<!-- end {key} -->\n"
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text)
+    print(f"results written to {RESULTS.relative_to(ROOT)} ({key})")
+
+
+RESULTS_HEADER = """# Benchmark results
+
+Written by `python bench/run.py --lines N --db sqlite|postgres` (see bench/README.md): each
+run replaces its own section. Ratios compare the service, through HTTP, with a raw baseline
+measured in the same run on the same database.
+"""
+
+
+def database_info(raw: Raw) -> str:
+    if raw.postgres:
+        version = raw.rows("SHOW server_version")[0][0]
+        size = raw.rows("SELECT pg_database_size(current_database())")[0][0]
+        kind = f"PostgreSQL {version}"
+    else:
+        size = sum(
+            p.stat().st_size
+            for p in Path(raw.conn.execute("PRAGMA database_list").fetchone()[2]).parent.glob(
+                "bench-*.db*"
+            )
+        )
+        kind = "SQLite (WAL)"
+    lines, live = raw.rows(
+        "SELECT count(*), sum(CASE WHEN status = 'submitted' THEN 1 ELSE 0 END) FROM sitrep_lines"
+    )[0]
+    (cells,) = raw.rows("SELECT count(*) FROM totals_cells")[0]
+    (sitreps,) = raw.rows("SELECT count(*) FROM sitreps")[0]
+    return (
+        f"{kind}, {size / 2**30:,.1f} GiB; {sitreps:,} sitreps, {lines:,} lines "
+        f"({live:,} live), {cells:,} totals cells"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark crisis-tracker against raw baselines.")
+    parser.add_argument("--lines", type=int, required=True, help="lines in the data set")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), required=True)
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the data set a previous run generated, if there is one")  # fmt: skip
+    parser.add_argument("--runs", type=int, default=30, help="timed requests per figure (30)")
+    parser.add_argument("--singles", type=int, default=200, help="single sitreps to submit")
+    parser.add_argument("--batches", type=int, default=10, help="batches to submit")
+    parser.add_argument("--batch-size", type=int, default=100, help="sitreps per batch (100)")
+    parser.add_argument("--traverse", type=int, default=500,
+                        help="feed pages of 1,000 to traverse for memory (500)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args(argv)
+    if args.db == "sqlite" and not Path(sys.executable).with_name("datasette").exists():
+        parser.error("datasette is missing: pip install -e '.[bench]'")
+
+    started = time.perf_counter()
+    url = database(args.db, args.lines, args.reuse, args.seed)
+    results = Results(args.db, args.lines)
+    env = {
+        **os.environ,
+        "TRACKER_DATABASE_URL": url,
+        "TRACKER_RATE_LIMIT_PER_MINUTE": "0",
+        "TRACKER_MAX_BODY_BYTES": str(64 * 1024 * 1024),
+    }
+    token = load.new_user(env, f"bench-admin-{os.getpid()}-{int(time.time())}", "admin")
+    port = load.free_port()
+    raw = Raw(url)
+    info = database_info(raw)
+    print(f"database: {info}")
+    log = Path(tempfile.mkdtemp(prefix="crisis-tracker-bench-")) / "server.log"
+    try:
+        with load.server(env, port, 1, log):
+            pid = server_pid(port)
+            client = Http(port, token)
+            measure_totals(results, raw, client, args.runs)
+            measure_feeds(results, raw, client, args.runs, url, datasette=args.db == "sqlite")
+            measure_ingest(results, raw, client, args.singles, args.batches, args.batch_size)
+            measure_memory(results, client, pid, args.traverse)
+    finally:
+        raw.close()
+        shutil.rmtree(log.parent, ignore_errors=True)
+    print("targets")
+    for t in results.targets:
+        print(f"  [{'met' if t.met else 'MISSED'}] {t.name}: {t.measured} (goal {t.goal})")
+    if not args.no_write:
+        write_results(results, url, info, time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
