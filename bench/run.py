@@ -117,8 +117,9 @@ class Results:
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, section: str, name: str, value: str, baseline_name: str, baseline: str,
-            ratio: str) -> None:  # fmt: skip
+    def add(
+        self, section: str, name: str, value: str, baseline_name: str, baseline: str, ratio: str
+    ) -> None:
         self.figures.append(Figure(section, name, value, baseline_name, baseline, ratio))
         print(f"  {name}: {value}  |  {baseline_name}: {baseline}  |  {ratio}")
 
@@ -236,9 +237,13 @@ def database(db: str, lines: int, reuse: bool, seed: int) -> str:
             return url
         url = generate._fresh_sqlite(path)
     config = generate.Config(
-        lines=lines, seed=seed, countries=200, years=10, end=generate.default_end(),
+        lines=lines,
+        seed=seed,
+        countries=200,
+        years=10,
+        end=generate.default_end(),
         chunk_lines=10_000,
-    )  # fmt: skip
+    )
     print(f"generating {lines:,} lines into {make_url(url).render_as_string(hide_password=True)}")
     report = generate.load(url, config, exclusive=db == "sqlite")
     print(f"  generated and loaded in {report.total_seconds:.0f} s")
@@ -274,45 +279,65 @@ def measure_totals(results: Results, raw: Raw, client: Http, runs: int) -> None:
     ]
     for label, params, countries in cases:
         query = totals.TotalsQuery(
-            group_by=tuple(str(params.get("group_by", "")).split(",")) if "group_by" in params
+            group_by=tuple(str(params.get("group_by", "")).split(","))
+            if "group_by" in params
             else (),
             countries=countries,
             years=[year],
-        )  # fmt: skip
+        )
         cells_sql = raw.sql(totals.totals_select(query, countries=countries))
         lines_sql = raw.sql(totals.totals_select(query, countries=countries, source=totals.LINES))
         over_http = timed(lambda p=params: client.get(f"{API}/totals", **p), runs)  # type: ignore[misc]
         service_sql = timed(lambda s=cells_sql: raw.rows(s), runs)  # type: ignore[misc]
         scratch = timed(lambda s=lines_sql: raw.rows(s), max(3, runs // 10), warmup=1)  # type: ignore[misc]
         shown = orjson.loads(client.get(f"{API}/totals", **params))["rows"]
-        figures = ("people_reached", "people_reached_unique", "people_reached_in_periods",
-                   "people_targeted", "lines")  # fmt: skip
+        figures = (
+            "people_reached",
+            "people_reached_unique",
+            "people_reached_in_periods",
+            "people_targeted",
+            "lines",
+        )
         http_numbers = [tuple(r[f] for f in figures) for r in shown]
         recount = [tuple(int(v) for v in r[-5:]) for r in raw.rows(lines_sql)]
         cells = [tuple(int(v) for v in r[-5:]) for r in raw.rows(cells_sql)]
         equal = http_numbers == recount == cells
         results.add(
-            "totals", f"{label} over HTTP, p50", ms(p50(over_http)), "the service's SQL, raw",
-            ms(p50(service_sql)), f"{p50(over_http) / p50(service_sql):.1f}x",
-        )  # fmt: skip
+            "totals",
+            f"{label} over HTTP, p50",
+            ms(p50(over_http)),
+            "the service's SQL, raw",
+            ms(p50(service_sql)),
+            f"{p50(over_http) / p50(service_sql):.1f}x",
+        )
         speedup = p50(scratch) / p50(over_http)
         results.add(
-            "totals", f"{label} over HTTP, p50", ms(p50(over_http)),
-            "from-scratch GROUP BY over all lines", ms(p50(scratch)), f"{speedup:,.1f}x faster",
-        )  # fmt: skip
+            "totals",
+            f"{label} over HTTP, p50",
+            ms(p50(over_http)),
+            "from-scratch GROUP BY over all lines",
+            ms(p50(scratch)),
+            f"{speedup:,.1f}x faster",
+        )
         results.note(
             f"{label}: {len(shown)} rows, {sum(r['lines'] for r in shown):,} lines; HTTP, "
             f"cells and the from-scratch recount equal: {'yes' if equal else 'NO'}"
         )
-        results.target(f"totals {label}: p50 over HTTP", "< 50 ms", ms(p50(over_http)),
-                       p50(over_http) < 0.050)  # fmt: skip
-        results.target(f"totals {label}: against from-scratch GROUP BY", ">= 100x faster",
-                       f"{speedup:,.1f}x", speedup >= 100)  # fmt: skip
+        results.target(
+            f"totals {label}: p50 over HTTP", "< 50 ms", ms(p50(over_http)), p50(over_http) < 0.050
+        )
+        results.target(
+            f"totals {label}: against from-scratch GROUP BY",
+            ">= 100x faster",
+            f"{speedup:,.1f}x",
+            speedup >= 100,
+        )
         results.target(f"totals {label}: equal to the recount", "always", str(equal), equal)
 
 
-def measure_feeds(results: Results, raw: Raw, client: Http, runs: int, url: str,
-                  datasette: bool) -> None:  # fmt: skip
+def measure_feeds(
+    results: Results, raw: Raw, client: Http, runs: int, url: str, datasette: bool
+) -> None:
     print("feeds")
     cluster = "shelter"
     sectors = clusters.get_cluster(cluster).sectors
@@ -350,17 +375,35 @@ def measure_feeds(results: Results, raw: Raw, client: Http, runs: int, url: str,
         return orjson.dumps([dict(zip(names, row, strict=True)) for row in rows])
 
     raw_deep = timed(raw_page, runs)
-    results.add("feeds", "first page of 1,000 over HTTP, p50", ms(p50(first)),
-                "raw keyset SELECT + orjson", ms(p50(raw_deep)),
-                f"{p50(first) / p50(raw_deep):.1f}x")  # fmt: skip
-    results.add("feeds", "deep page of 1,000 (90% in) over HTTP, p50", ms(p50(deep)),
-                "raw keyset SELECT + orjson", ms(p50(raw_deep)),
-                f"{p50(deep) / p50(raw_deep):.1f}x")  # fmt: skip
+    results.add(
+        "feeds",
+        "first page of 1,000 over HTTP, p50",
+        ms(p50(first)),
+        "raw keyset SELECT + orjson",
+        ms(p50(raw_deep)),
+        f"{p50(first) / p50(raw_deep):.1f}x",
+    )
+    results.add(
+        "feeds",
+        "deep page of 1,000 (90% in) over HTTP, p50",
+        ms(p50(deep)),
+        "raw keyset SELECT + orjson",
+        ms(p50(raw_deep)),
+        f"{p50(deep) / p50(raw_deep):.1f}x",
+    )
     results.note(f"feed of cluster {cluster}: {count:,} lines, last feed_seq {top:,}")
-    results.target("feeds: deep page against first page", "<= 1.5x",
-                   f"{p50(deep) / p50(first):.2f}x", p50(deep) <= 1.5 * p50(first))  # fmt: skip
-    results.target("feeds: deep page against raw SELECT + orjson", "<= 3x",
-                   f"{p50(deep) / p50(raw_deep):.1f}x", p50(deep) <= 3 * p50(raw_deep))  # fmt: skip
+    results.target(
+        "feeds: deep page against first page",
+        "<= 1.5x",
+        f"{p50(deep) / p50(first):.2f}x",
+        p50(deep) <= 1.5 * p50(first),
+    )
+    results.target(
+        "feeds: deep page against raw SELECT + orjson",
+        "<= 3x",
+        f"{p50(deep) / p50(raw_deep):.1f}x",
+        p50(deep) <= 3 * p50(raw_deep),
+    )
     ours = 1000 / p50(deep)
     if not datasette:
         results.note("datasette serves SQLite files only: compared in the SQLite run")
@@ -369,9 +412,16 @@ def measure_feeds(results: Results, raw: Raw, client: Http, runs: int, url: str,
         ds = http.client.HTTPConnection(HOST, port, timeout=300)
         table = Path(make_url(url).database or "").stem
         query = urlencode(
-            {"sector": cluster, "feed_seq__gt": deep_seq, "_sort": "feed_seq", "_size": 1000,
-             "_shape": "array", "_nofacet": 1, "_nocount": 1}
-        )  # fmt: skip
+            {
+                "sector": cluster,
+                "feed_seq__gt": deep_seq,
+                "_sort": "feed_seq",
+                "_size": 1000,
+                "_shape": "array",
+                "_nofacet": 1,
+                "_nocount": 1,
+            }
+        )
         ds_path = f"/{table}/sitrep_lines.json?{query}"
 
         def ds_page() -> bytes:
@@ -386,12 +436,17 @@ def measure_feeds(results: Results, raw: Raw, client: Http, runs: int, url: str,
         assert len(got) == 1000 and got[0]["id"] == items[0]["line_id"], "not the same page"
         ds_deep = timed(ds_page, runs)
         theirs = 1000 / p50(ds_deep)
-        results.add("feeds", "deep page of 1,000 over HTTP, rows/s", f"{ours:,.0f} rows/s "
-                    f"({1 / p50(deep):.1f} req/s)", "datasette, same query and file",
-                    f"{theirs:,.0f} rows/s ({1 / p50(ds_deep):.1f} req/s)",
-                    f"{ours / theirs:.1f}x")  # fmt: skip
-        results.target("feeds: rows/s against datasette", ">= 2x", f"{ours / theirs:.1f}x",
-                       ours >= 2 * theirs)  # fmt: skip
+        results.add(
+            "feeds",
+            "deep page of 1,000 over HTTP, rows/s",
+            f"{ours:,.0f} rows/s ({1 / p50(deep):.1f} req/s)",
+            "datasette, same query and file",
+            f"{theirs:,.0f} rows/s ({1 / p50(ds_deep):.1f} req/s)",
+            f"{ours / theirs:.1f}x",
+        )
+        results.target(
+            "feeds: rows/s against datasette", ">= 2x", f"{ours / theirs:.1f}x", ours >= 2 * theirs
+        )
 
 
 @contextlib.contextmanager
@@ -399,11 +454,29 @@ def serve_datasette(path: str) -> Iterator[int]:
     port = load.free_port()
     exe = Path(sys.executable).with_name("datasette")
     process = subprocess.Popen(
-        [str(exe), "serve", "--immutable", path, "--host", HOST, "--port", str(port),
-         "--setting", "sql_time_limit_ms", "60000", "--setting", "max_returned_rows", "1000",
-         "--setting", "num_sql_threads", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [
+            str(exe),
+            "serve",
+            "--immutable",
+            path,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--setting",
+            "sql_time_limit_ms",
+            "60000",
+            "--setting",
+            "max_returned_rows",
+            "1000",
+            "--setting",
+            "num_sql_threads",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         for _ in range(600):
             with contextlib.suppress(OSError):
@@ -416,8 +489,9 @@ def serve_datasette(path: str) -> Iterator[int]:
         process.wait(timeout=20)
 
 
-def ingest_sitreps(crisis_id: int, countries: list[str], count: int, offset: int,
-                   rng: random.Random) -> list[dict[str, Any]]:  # fmt: skip
+def ingest_sitreps(
+    crisis_id: int, countries: list[str], count: int, offset: int, rng: random.Random
+) -> list[dict[str, Any]]:
     """``count`` sitreps of about a dozen lines each, in a crisis made for the benchmark, each
     on slots of its own (so none conflicts with another or with the data set)."""
     slots = [
@@ -453,10 +527,26 @@ def ingest_sitreps(crisis_id: int, countries: list[str], count: int, offset: int
 
 
 RAW_COLUMNS = (
-    "sitrep_no", "country", "crisis_id", "period_start", "period_end", "sector", "division",
-    "phase", "admin1", "admin2", "people_reached", "people_reached_new", "people_targeted",
-    "women", "men", "girls", "boys", "persons_with_disabilities", "indicators",
-)  # fmt: skip
+    "sitrep_no",
+    "country",
+    "crisis_id",
+    "period_start",
+    "period_end",
+    "sector",
+    "division",
+    "phase",
+    "admin1",
+    "admin2",
+    "people_reached",
+    "people_reached_new",
+    "people_targeted",
+    "women",
+    "men",
+    "girls",
+    "boys",
+    "persons_with_disabilities",
+    "indicators",
+)
 
 
 def raw_rows(sitreps: list[dict[str, Any]], first: int = 0) -> list[tuple[Any, ...]]:
@@ -465,30 +555,51 @@ def raw_rows(sitreps: list[dict[str, Any]], first: int = 0) -> list[tuple[Any, .
         for ln in s["lines"]:
             d = ln.get("disaggregation") or {}
             rows.append(
-                (n, s["country"], s["crisis_id"], s["period_start"], s["period_end"],
-                 ln["sector"], ln["division"], ln["phase"], ln["admin1"], ln["admin2"],
-                 ln["people_reached"], ln.get("people_reached_new", ln["people_reached"]),
-                 ln.get("people_targeted"), d.get("women"), d.get("men"), d.get("girls"),
-                 d.get("boys"), ln.get("persons_with_disabilities"),
-                 json.dumps(ln.get("indicators") or {}))
-            )  # fmt: skip
+                (
+                    n,
+                    s["country"],
+                    s["crisis_id"],
+                    s["period_start"],
+                    s["period_end"],
+                    ln["sector"],
+                    ln["division"],
+                    ln["phase"],
+                    ln["admin1"],
+                    ln["admin2"],
+                    ln["people_reached"],
+                    ln.get("people_reached_new", ln["people_reached"]),
+                    ln.get("people_targeted"),
+                    d.get("women"),
+                    d.get("men"),
+                    d.get("girls"),
+                    d.get("boys"),
+                    ln.get("persons_with_disabilities"),
+                    json.dumps(ln.get("indicators") or {}),
+                )
+            )
     return rows
 
 
-def measure_ingest(results: Results, raw: Raw, client: Http, singles: int, batches: int,
-                   batch_size: int) -> None:  # fmt: skip
+def measure_ingest(
+    results: Results, raw: Raw, client: Http, singles: int, batches: int, batch_size: int
+) -> None:
     print("ingest")
     rng = random.Random(7)
     countries = ["SDN", "SSD", "ETH", "SOM", "COD", "NGA", "AFG", "YEM", "SYR", "HTI"]
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     crisis = orjson.loads(
         client.call(
-            "POST", f"{API}/crises",
-            {"name": f"Benchmark crisis {stamp}", "kind": "other", "countries": countries,
-             "started_on": "2025-01-01"},
+            "POST",
+            f"{API}/crises",
+            {
+                "name": f"Benchmark crisis {stamp}",
+                "kind": "other",
+                "countries": countries,
+                "started_on": "2025-01-01",
+            },
             expect=201,
         )
-    )["id"]  # fmt: skip
+    )["id"]
     single = ingest_sitreps(crisis, countries, singles, 0, rng)
     batched = ingest_sitreps(crisis, countries, batches * batch_size, singles, rng)
 
@@ -499,9 +610,12 @@ def measure_ingest(results: Results, raw: Raw, client: Http, singles: int, batch
     started = time.perf_counter()
     for k in range(batches):
         answer = orjson.loads(
-            client.call("POST", f"{API}/sitreps/batch",
-                        {"sitreps": batched[k * batch_size:(k + 1) * batch_size]})
-        )  # fmt: skip
+            client.call(
+                "POST",
+                f"{API}/sitreps/batch",
+                {"sitreps": batched[k * batch_size : (k + 1) * batch_size]},
+            )
+        )
         refused = [r for r in answer["results"] if r["status"] != 201]
         if refused:
             raise SystemExit(f"batch refused {len(refused)} sitreps: {refused[0]}")
@@ -511,8 +625,11 @@ def measure_ingest(results: Results, raw: Raw, client: Http, singles: int, batch
 
     # The raw baselines write the same lines into a bare table of their columns.
     raw.execute("DROP TABLE IF EXISTS bench_raw_lines")
-    types = ["integer", "text", "integer", "date", "date", "text", "text", "text", "text",
-             "text"] + ["integer"] * 8 + ["text"]  # fmt: skip
+    types = (
+        ["integer", "text", "integer", "date", "date", "text", "text", "text", "text", "text"]
+        + ["integer"] * 8
+        + ["text"]
+    )
     raw.execute(
         "CREATE TABLE bench_raw_lines ("
         + ", ".join(f"{c} {t}" for c, t in zip(RAW_COLUMNS, types, strict=True))
@@ -538,10 +655,10 @@ def measure_ingest(results: Results, raw: Raw, client: Http, singles: int, batch
     rows = raw_rows(batched, singles)
     started = time.perf_counter()
     if raw.postgres:
-        with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(f"COPY bench_raw_lines ({', '.join(RAW_COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        copy_sql = f"COPY bench_raw_lines ({', '.join(RAW_COLUMNS)}) FROM STDIN"
+        with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
         bulk = "raw COPY"
     else:
         conn.execute("BEGIN")
@@ -555,19 +672,35 @@ def measure_ingest(results: Results, raw: Raw, client: Http, singles: int, batch
     theirs_single = single_lines / raw_single_seconds
     ours_batch = batch_lines / batch_seconds
     theirs_batch = batch_lines / raw_bulk_seconds
-    results.add("ingest", f"{singles} single sitreps over HTTP ({single_lines:,} lines)",
-                f"{ours_single:,.0f} lines/s ({singles / single_seconds:,.1f} sitreps/s)",
-                "raw insert + commit per sitrep",
-                f"{theirs_single:,.0f} lines/s ({singles / raw_single_seconds:,.1f} sitreps/s)",
-                f"{ours_single / theirs_single:.3f}x")  # fmt: skip
-    results.add("ingest", f"{batches} batches of {batch_size} over HTTP ({batch_lines:,} lines)",
-                f"{ours_batch:,.0f} lines/s", bulk, f"{theirs_batch:,.0f} lines/s",
-                f"{ours_batch / theirs_batch:.3f}x")  # fmt: skip
+    results.add(
+        "ingest",
+        f"{singles} single sitreps over HTTP ({single_lines:,} lines)",
+        f"{ours_single:,.0f} lines/s ({singles / single_seconds:,.1f} sitreps/s)",
+        "raw insert + commit per sitrep",
+        f"{theirs_single:,.0f} lines/s ({singles / raw_single_seconds:,.1f} sitreps/s)",
+        f"{ours_single / theirs_single:.3f}x",
+    )
+    results.add(
+        "ingest",
+        f"{batches} batches of {batch_size} over HTTP ({batch_lines:,} lines)",
+        f"{ours_batch:,.0f} lines/s",
+        bulk,
+        f"{theirs_batch:,.0f} lines/s",
+        f"{ours_batch / theirs_batch:.3f}x",
+    )
     goal = 0.25 if raw.postgres else 0.5
-    results.target("ingest: single sitreps against raw insert + commit", ">= 0.5x",
-                   f"{ours_single / theirs_single:.3f}x", ours_single >= 0.5 * theirs_single)  # fmt: skip
-    results.target(f"ingest: batches against {bulk}", f">= {goal}x",
-                   f"{ours_batch / theirs_batch:.3f}x", ours_batch >= goal * theirs_batch)  # fmt: skip
+    results.target(
+        "ingest: single sitreps against raw insert + commit",
+        ">= 0.5x",
+        f"{ours_single / theirs_single:.3f}x",
+        ours_single >= 0.5 * theirs_single,
+    )
+    results.target(
+        f"ingest: batches against {bulk}",
+        f">= {goal}x",
+        f"{ours_batch / theirs_batch:.3f}x",
+        ours_batch >= goal * theirs_batch,
+    )
 
 
 def measure_memory(results: Results, client: Http, pid: int, pages: int) -> None:
@@ -589,18 +722,33 @@ def measure_memory(results: Results, client: Http, pid: int, pages: int) -> None
         if len(body["items"]) < 1000:
             break
     after, peak = rss_kb(pid)
-    results.add("memory", "server resident set after the benchmark", f"{after / 1024:,.0f} MB",
-                "peak (VmHWM)", f"{peak / 1024:,.0f} MB", "")  # fmt: skip
-    results.add("memory", f"feed traversal: {rows:,} lines in {page + 1} pages",
-                f"RSS {samples[0] / 1024:,.0f} -> {after / 1024:,.0f} MB",
-                "RSS every tenth of the way", ", ".join(f"{s / 1024:.0f}" for s in samples) + " MB",
-                f"+{(after - samples[0]) / 1024:,.0f} MB")  # fmt: skip
+    results.add(
+        "memory",
+        "server resident set after the benchmark",
+        f"{after / 1024:,.0f} MB",
+        "peak (VmHWM)",
+        f"{peak / 1024:,.0f} MB",
+        "",
+    )
+    results.add(
+        "memory",
+        f"feed traversal: {rows:,} lines in {page + 1} pages",
+        f"RSS {samples[0] / 1024:,.0f} -> {after / 1024:,.0f} MB",
+        "RSS every tenth of the way",
+        ", ".join(f"{s / 1024:.0f}" for s in samples) + " MB",
+        f"+{(after - samples[0]) / 1024:,.0f} MB",
+    )
     results.note(f"server RSS before the traversal: {before / 1024:,.0f} MB")
-    results.target("memory: server resident set", "< 300 MB", f"{peak / 1024:,.0f} MB peak",
-                   peak < 300 * 1024)  # fmt: skip
+    results.target(
+        "memory: server resident set", "< 300 MB", f"{peak / 1024:,.0f} MB peak", peak < 300 * 1024
+    )
     growth = after - samples[0]
-    results.target("memory: feed traversal", "constant",
-                   f"{growth / 1024:+,.0f} MB over {rows:,} lines", growth < 20 * 1024)  # fmt: skip
+    results.target(
+        "memory: feed traversal",
+        "constant",
+        f"{growth / 1024:+,.0f} MB over {rows:,} lines",
+        growth < 20 * 1024,
+    )
 
 
 # --- the report --------------------------------------------------------------------------
@@ -699,14 +847,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark crisis-tracker against raw baselines.")
     parser.add_argument("--lines", type=int, required=True, help="lines in the data set")
     parser.add_argument("--db", choices=("sqlite", "postgres"), required=True)
-    parser.add_argument("--reuse", action="store_true",
-                        help="reuse the data set a previous run generated, if there is one")  # fmt: skip
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the data set a previous run generated, if there is one",
+    )
     parser.add_argument("--runs", type=int, default=30, help="timed requests per figure (30)")
     parser.add_argument("--singles", type=int, default=200, help="single sitreps to submit")
     parser.add_argument("--batches", type=int, default=10, help="batches to submit")
     parser.add_argument("--batch-size", type=int, default=100, help="sitreps per batch (100)")
-    parser.add_argument("--traverse", type=int, default=500,
-                        help="feed pages of 1,000 to traverse for memory (500)")  # fmt: skip
+    parser.add_argument(
+        "--traverse", type=int, default=500, help="feed pages of 1,000 to traverse for memory (500)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args(argv)
