@@ -76,12 +76,13 @@ def migrated(database_url: str) -> Iterator[str]:
     from alembic import command
 
     from app.config import get_settings
-    from app.db import _session_factory, alembic_config, get_engine
+    from app.db import _session_factory, alembic_config, get_engine, get_replica
 
     os.environ["TRACKER_DATABASE_URL"] = database_url
     get_settings.cache_clear()
     get_engine.cache_clear()
     _session_factory.cache_clear()
+    get_replica.cache_clear()
     command.upgrade(alembic_config(database_url), "head")
     yield database_url
     get_engine().dispose()
