@@ -132,13 +132,15 @@ class Replica:
             with self._primary.connect() as connection:
                 primary_lsn: int | None = current_lsn(connection)
         except SQLAlchemyError:
-            # With the primary down, the replica is the freshest data there is.
+            # The primary is down (the replica is then the freshest data there is) or its
+            # pool is busy.
             primary_lsn = None
         try:
             with self.engine.connect() as connection:
-                in_recovery, replayed, replay_age = connection.execute(
+                in_recovery, received, replayed, replay_age = connection.execute(
                     text(
-                        "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
+                        "SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn()::text,"
+                        " pg_last_wal_replay_lsn()::text,"
                         " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"
                     )
                 ).one()
@@ -148,12 +150,12 @@ class Replica:
         if not in_recovery or replayed is None:
             return ReplicaState("not a standby", checked_at=now)
         replay_lsn = parse_lsn(replayed)
-        lag: float | None
-        if primary_lsn is None:
-            lag = None
-        elif replay_lsn >= primary_lsn:
+        # Without the primary's position, the replica is measured against what it has
+        # received: all of it replayed is as fresh as it can be.
+        target = primary_lsn if primary_lsn is not None else parse_lsn(received or replayed)
+        if replay_lsn >= target:
             lag = 0.0
         else:
             lag = float("inf") if replay_age is None else max(0.0, float(replay_age))
-        status: Status = "ok" if lag is None or lag <= self._max_lag else "lagging"
+        status: Status = "ok" if lag <= self._max_lag else "lagging"
         return ReplicaState(status, replay_lsn=replay_lsn, lag_seconds=lag, checked_at=now)
