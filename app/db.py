@@ -172,7 +172,7 @@ def get_session(request: Request) -> Iterator[Session]:
     client (app.replica); everything else goes to the primary."""
     writes = request.method not in READ_METHODS
     replica = get_replica()
-    client = client_key(request.headers.get("Authorization"))
+    client = client_key(request.headers.get("Authorization")) if replica else None
     if replica is not None and not writes:
         session = _read_session(replica, client)
     else:
