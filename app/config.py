@@ -1,8 +1,8 @@
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -20,6 +20,14 @@ class Settings(BaseSettings):
     # How long an SQLite writer waits for another to finish, in seconds. Writers queue
     # rather than fail; this bounds the queue.
     sqlite_busy_timeout: float = Field(default=30.0, gt=0)
+    # A PostgreSQL hot standby for reads (GET requests). Unset: everything goes to the
+    # primary.
+    database_replica_url: str | None = None
+    # A replica further behind the primary than this, in seconds, is not read from.
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0)
+    # Connections go through PgBouncer in transaction pooling mode: no server-side
+    # prepared statements, since consecutive transactions may run on different servers.
+    database_pgbouncer: bool = False
     max_lines_per_sitrep: int = Field(default=1000, ge=1)
     max_sitreps_per_batch: int = Field(default=500, ge=1)
     # The largest request body accepted, in bytes (a full batch of 500 sitreps fits).
@@ -45,6 +53,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _replica_needs_postgres(self) -> Self:
+        if self.database_replica_url is None:
+            return self
+        for name, url in (
+            ("TRACKER_DATABASE_URL", self.database_url),
+            ("TRACKER_DATABASE_REPLICA_URL", self.database_replica_url),
+        ):
+            if not (url or "").startswith("postgresql"):
+                raise ValueError(f"a read replica needs PostgreSQL; {name} is not a PostgreSQL URL")
+        return self
 
     @property
     def effective_database_url(self) -> str:

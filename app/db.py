@@ -1,3 +1,4 @@
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -20,9 +21,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from app.config import get_settings
+from app.replica import Replica, client_key, current_lsn
+
+logger = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -82,20 +87,25 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    connect_args: dict[str, Any] = {
+        "connect_timeout": max(1, int(settings.database_timeout)),
+        # A network partition drops the connection after 5 s of unacknowledged data (or
+        # 16 s of silence when idle) instead of leaving a request hanging on it.
+        "tcp_user_timeout": 5000,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+    }
+    if settings.database_pgbouncer:
+        # psycopg prepares a statement on the server after its fifth run on a connection;
+        # in transaction pooling the next transaction may run on a server that never saw it.
+        connect_args["prepare_threshold"] = None
     return create_engine(
         parsed,
         pool_pre_ping=True,
         pool_timeout=settings.database_timeout,
-        connect_args={
-            "connect_timeout": max(1, int(settings.database_timeout)),
-            # A network partition drops the connection after 5 s of unacknowledged data (or
-            # 16 s of silence when idle) instead of leaving a request hanging on it.
-            "tcp_user_timeout": 5000,
-            "keepalives": 1,
-            "keepalives_idle": 10,
-            "keepalives_interval": 2,
-            "keepalives_count": 3,
-        },
+        connect_args=connect_args,
     )
 
 
@@ -105,31 +115,90 @@ def get_engine() -> Engine:
 
 
 @lru_cache
+def get_replica() -> Replica | None:
+    """The read replica, when TRACKER_DATABASE_REPLICA_URL names one."""
+    settings = get_settings()
+    if settings.database_replica_url is None:
+        return None
+    return Replica(
+        make_engine(settings.database_replica_url),
+        primary=get_engine(),
+        max_lag_seconds=settings.replica_max_lag_seconds,
+    )
+
+
+@lru_cache
 def _session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False, autoflush=False)
 
 
 def new_session(*, writes: bool = False) -> Session:
-    """A session; ``writes`` says it will write, so that on SQLite its transaction takes
-    the write lock up front."""
+    """A session on the primary; ``writes`` says it will write, so that on SQLite its
+    transaction takes the write lock up front."""
     session = _session_factory()()
     if writes:
         session.connection(execution_options={"writes": True})
     return session
 
 
+def _read_session(replica: Replica, client: str | None) -> Session:
+    """A session on the replica when it may serve this client, otherwise on the primary."""
+    if replica.serves(client):
+        session = Session(
+            bind=replica.engine, expire_on_commit=False, autoflush=False, info={"replica": True}
+        )
+        try:
+            # Connect now: a replica that has gone away is found here, and the request
+            # reads from the primary instead, rather than failing half-way.
+            session.connection()
+            return session
+        except SQLAlchemyError:
+            session.close()
+            replica.failed()
+    return new_session()
+
+
+def reads_replica(session: Session) -> bool:
+    return bool(session.info.get("replica"))
+
+
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: commit on success, roll back on any error."""
-    with new_session(writes=request.method not in READ_METHODS) as session:
+    """The request's unit of work: commit on success, roll back on any error.
+
+    Reads (GET, HEAD) go to the read replica when one is configured and may serve the
+    client (app.replica); everything else goes to the primary."""
+    writes = request.method not in READ_METHODS
+    replica = get_replica()
+    client = client_key(request.headers.get("Authorization")) if replica else None
+    if replica is not None and not writes:
+        session = _read_session(replica, client)
+    else:
+        session = new_session(writes=writes)
+    with session:
         try:
             yield session
             session.commit()
-        except BaseException:
+        except BaseException as exc:
             session.rollback()
+            if replica is not None and reads_replica(session) and isinstance(exc, OperationalError):
+                # Gone, or a query cancelled by replay: the next reads go to the primary.
+                replica.failed()
             raise
+        if replica is not None and writes and client is not None:
+            _remember_write(session, replica, client)
+
+
+def _remember_write(session: Session, replica: Replica, client: str) -> None:
+    """Sends this client's next reads to the primary until the replica has this write."""
+    try:
+        replica.wrote(client, current_lsn(session.connection()))
+    except SQLAlchemyError:
+        # The write has committed; the client must hear so. Without its position the
+        # client may, for as long as the replica lags, not see it at once.
+        logger.warning("could not read the WAL position after a write")
 
 
 # scope="function" makes the commit run after the endpoint and before the response is sent,

@@ -25,8 +25,12 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from tests.factories import Api
+    from tests.pgservers import PgBouncer
 
 SERVER_URL = os.environ.get("TRACKER_TEST_DATABASE")
+# TRACKER_TEST_PGBOUNCER=1: the service reaches that server through a PgBouncer in
+# transaction pooling mode that the run starts itself.
+THROUGH_PGBOUNCER = bool(SERVER_URL) and os.environ.get("TRACKER_TEST_PGBOUNCER") == "1"
 # The suite sends hundreds of requests a second with the same tokens; the rate limit has
 # its own tests (test_limits.py), with their own settings.
 os.environ["TRACKER_RATE_LIMIT_PER_MINUTE"] = "0"
@@ -49,10 +53,12 @@ def _drop_postgres_database(name: str) -> None:
     admin.dispose()
 
 
-def _new_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _new_database(
+    tmp_path_factory: pytest.TempPathFactory, bouncer: PgBouncer | None
+) -> Iterator[str]:
     if SERVER_URL:
         url, name = _create_postgres_database()
-        yield url
+        yield bouncer.url(name) if bouncer else url
         _drop_postgres_database(name)
     else:
         path: Path = tmp_path_factory.mktemp("db") / "crisis-tracker.db"
@@ -60,14 +66,31 @@ def _new_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _new_database(tmp_path_factory)
+def pgbouncer() -> Iterator[PgBouncer | None]:
+    if not THROUGH_PGBOUNCER:
+        yield None
+        return
+    from tests.pgservers import pgbouncer as start_pgbouncer
+
+    server = make_url(SERVER_URL)
+    os.environ["TRACKER_DATABASE_PGBOUNCER"] = "1"
+    with start_pgbouncer(server.host or "127.0.0.1", server.port or 5432) as bouncer:
+        yield bouncer
+
+
+@pytest.fixture(scope="session")
+def database_url(
+    tmp_path_factory: pytest.TempPathFactory, pgbouncer: PgBouncer | None
+) -> Iterator[str]:
+    yield from _new_database(tmp_path_factory, pgbouncer)
 
 
 @pytest.fixture
-def empty_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def empty_database_url(
+    tmp_path_factory: pytest.TempPathFactory, pgbouncer: PgBouncer | None
+) -> Iterator[str]:
     """A database of its own with no schema at all, for migration tests."""
-    yield from _new_database(tmp_path_factory)
+    yield from _new_database(tmp_path_factory, pgbouncer)
 
 
 @pytest.fixture(scope="session")
@@ -76,12 +99,13 @@ def migrated(database_url: str) -> Iterator[str]:
     from alembic import command
 
     from app.config import get_settings
-    from app.db import _session_factory, alembic_config, get_engine
+    from app.db import _session_factory, alembic_config, get_engine, get_replica
 
     os.environ["TRACKER_DATABASE_URL"] = database_url
     get_settings.cache_clear()
     get_engine.cache_clear()
     _session_factory.cache_clear()
+    get_replica.cache_clear()
     command.upgrade(alembic_config(database_url), "head")
     yield database_url
     get_engine().dispose()

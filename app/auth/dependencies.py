@@ -5,7 +5,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service as auth
 from app.auth.models import User
-from app.db import SessionDep
+from app.db import SessionDep, new_session, reads_replica
 from app.errors import Unauthorized
 
 _bearer = HTTPBearer(
@@ -20,6 +20,10 @@ def current_user(
     if credentials is None:
         raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
     user = auth.authenticate(session, token=credentials.credentials)
+    if user is None and reads_replica(session):
+        # A token issued a moment ago may not have reached the replica yet.
+        with new_session() as primary:
+            user = auth.authenticate(primary, token=credentials.credentials)
     if user is None:
         raise Unauthorized("The API token is not valid, or it has been revoked.")
     return user

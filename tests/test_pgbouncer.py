@@ -1,0 +1,55 @@
+"""PgBouncer in transaction pooling mode (issue 4, part 3).
+
+With TRACKER_TEST_PGBOUNCER=1 and TRACKER_TEST_DATABASE naming a server, the conftest puts
+a PgBouncer of its own (pool_mode=transaction, a small pool, so that clients share server
+connections) between the whole run and the server. CI runs this file and a representative
+part of the suite that way: submissions, amendments, withdrawals, batches, totals, feeds,
+idempotent retries and concurrent writes. This file shows why the service needs
+TRACKER_DATABASE_PGBOUNCER=1 there.
+"""
+
+import os
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+pytestmark = pytest.mark.skipif(
+    not (os.environ.get("TRACKER_TEST_DATABASE") and os.environ.get("TRACKER_TEST_PGBOUNCER")),
+    reason="set TRACKER_TEST_PGBOUNCER=1 (with TRACKER_TEST_DATABASE) to go through PgBouncer",
+)
+
+
+def _libpq(url: str) -> str:
+    parsed = make_url(url)
+    return f"host={parsed.host} port={parsed.port} user={parsed.username} dbname={parsed.database}"
+
+
+def test_prepared_statements_break_under_transaction_pooling(database_url: str) -> None:
+    """What TRACKER_DATABASE_PGBOUNCER=1 prevents: psycopg prepares a statement after five
+    runs, and another client given the same server connection collides with it."""
+    first = psycopg.connect(_libpq(database_url), autocommit=True)
+    second = psycopg.connect(_libpq(database_url), autocommit=True)
+    try:
+        with pytest.raises(psycopg.errors.DuplicatePreparedStatement):
+            for _ in range(6):
+                first.execute("SELECT 1 WHERE 1 = %s", (1,))
+                second.execute("SELECT 2 WHERE 1 = %s", (1,))
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_service_prepares_no_statement(migrated: str) -> None:
+    from app.db import get_engine
+
+    engine = get_engine()
+    with engine.connect() as first, engine.connect() as second:
+        for _ in range(10):
+            for connection in (first, second):
+                connection.execute(text("SELECT count(*) FROM sitreps WHERE id = :i"), {"i": 1})
+                connection.commit()
+        driver_connection = first.connection.driver_connection
+        assert isinstance(driver_connection, psycopg.Connection)
+        assert driver_connection.prepare_threshold is None
