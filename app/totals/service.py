@@ -60,6 +60,8 @@ class Source:
     and the condition a row must meet."""
 
     columns: dict[str, SQLColumnExpression[Any]]
+    # admin1 and admin2 as stored: what tells one location from another.
+    location: dict[str, SQLColumnExpression[Any]]
     reached: SQLColumnExpression[Any]
     in_periods: SQLColumnExpression[Any]
     targeted: SQLColumnExpression[Any]
@@ -78,6 +80,7 @@ CELLS = Source(
         "admin1": func.nullif(TotalsCell.admin1, NO_AREA),
         "admin2": TotalsCell.admin2,
     },
+    location={"admin1": TotalsCell.admin1, "admin2": TotalsCell.admin2},
     reached=TotalsCell.reached,
     in_periods=TotalsCell.in_periods,
     targeted=TotalsCell.targeted,
@@ -95,6 +98,7 @@ LINES = Source(
         "admin1": SitrepLine.admin1,
         "admin2": SitrepLine.admin2,
     },
+    location={"admin1": SitrepLine.admin1, "admin2": SitrepLine.admin2},
     reached=SitrepLine.people_reached_new,
     in_periods=SitrepLine.people_reached,
     targeted=func.coalesce(SitrepLine.people_targeted, 0),
@@ -136,10 +140,6 @@ def totals_select(
         *(c[g].label(FIELD_OF_GROUP.get(g, g)) for g in GROUPS if g in query.group_by),
     ]
     key_names = [k.name for k in keys]
-    location: list[Label[Any]] = [
-        c[name].label(name) for name in ("admin1", "admin2") if name not in key_names
-    ]
-    sector: list[Label[Any]] = [] if "sector" in key_names else [c["sector"].label("sector")]
 
     where = list(source.where)
     if countries is not None:
@@ -155,16 +155,38 @@ def totals_select(
     if query.crisis_id is not None:
         where.append(c["crisis"] == query.crisis_id)
 
-    # 1. per group, location and sector
-    per_sector_keys = [*keys, *location, *sector]
-    per_sector = (
-        select(
-            *per_sector_keys,
-            func.sum(source.reached).label("reached"),
-            func.sum(source.in_periods).label("in_periods"),
-            func.sum(source.targeted).label("targeted"),
-            func.sum(source.lines).label("lines"),
+    figures = (
+        func.sum(source.reached).label("reached"),
+        func.sum(source.in_periods).label("in_periods"),
+        func.sum(source.targeted).label("targeted"),
+        func.sum(source.lines).label("lines"),
+    )
+    if "sector" in key_names:
+        # Each location of a group then holds one sector, which is its largest: the unique
+        # estimate is people_reached, and one aggregation gives every figure.
+        return _ordered(
+            select(
+                *keys,
+                func.sum(source.reached).label("people_reached"),
+                func.sum(source.reached).label("people_reached_unique"),
+                func.sum(source.in_periods).label("people_reached_in_periods"),
+                func.sum(source.targeted).label("people_targeted"),
+                func.sum(source.lines).label("lines"),
+            )
+            .where(*where)
+            .group_by(*keys),
+            keys,
         )
+
+    # 1. per group, location and sector (locations grouped by their stored values)
+    location: list[Label[Any]] = [
+        source.location[name].label(f"location_{name}")
+        for name in ("admin1", "admin2")
+        if name not in key_names
+    ]
+    per_sector_keys = [*keys, *location, c["sector"].label("sector")]
+    per_sector = (
+        select(*per_sector_keys, *figures)
         .where(*where)
         .group_by(*per_sector_keys)
         .subquery("per_sector")
@@ -187,7 +209,7 @@ def totals_select(
     # 3. per group
     p = per_location.c
     group_keys = [p[name] for name in key_names]
-    return (
+    return _ordered(
         select(
             *group_keys,
             func.sum(p.reached).label("people_reached"),
@@ -195,11 +217,14 @@ def totals_select(
             func.sum(p.in_periods).label("people_reached_in_periods"),
             func.sum(p.targeted).label("people_targeted"),
             func.sum(p.lines).label("lines"),
-        )
-        .group_by(*group_keys)
-        # NULL (no crisis, country-wide) sorts last on every database.
-        .order_by(*[part for key in group_keys for part in (key.is_(None), key)])
+        ).group_by(*group_keys),
+        group_keys,
     )
+
+
+def _ordered(statement: Select[Any], keys: Sequence[ColumnElement[Any]]) -> Select[Any]:
+    # NULL (no crisis, country-wide) sorts last on every database.
+    return statement.order_by(*[part for key in keys for part in (key.is_(None), key)])
 
 
 # --- keeping the cells exact --------------------------------------------------------------
