@@ -14,6 +14,7 @@ from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
 from app.reference.router import router as reference_router
+from app.reporting.router import router as reporting_router
 from app.requests import RequestIdMiddleware
 from app.sectors.router import router as sectors_router
 from app.sitreps.router import router as sitreps_router
@@ -81,6 +82,7 @@ def create_app() -> FastAPI:
         sitreps_router,
         imports_router,
         totals_router,
+        reporting_router,
         audit_router,
     ):
         api.include_router(router)
