@@ -8,6 +8,7 @@ from app.auth.router import router as auth_router
 from app.clusters.router import router as clusters_router
 from app.config import get_settings
 from app.crises.router import router as crises_router
+from app.dashboard.router import router as dashboard_router
 from app.errors import install_error_handlers, problem_responses, use_problem_media_type
 from app.health import router as health_router
 from app.idempotency.dependencies import Replay, replay_response
@@ -87,5 +88,6 @@ def create_app() -> FastAPI:
     ):
         api.include_router(router)
     app.include_router(health_router)
+    app.include_router(dashboard_router)
     app.include_router(api)
     return app
