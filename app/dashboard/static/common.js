@@ -377,6 +377,8 @@
   let page = null;
 
   async function run() {
+    // "loading", then "true" or "error": what a test (or a screen reader) can wait for.
+    document.body.dataset.loaded = "loading";
     status("Loading…");
     try {
       const user = await me();
@@ -387,10 +389,15 @@
     } catch (error) {
       document.body.dataset.loaded = "error";
       if (error instanceof ApiError && error.status === 401) return;
-      const message =
-        error instanceof ApiError && error.status === 403
-          ? `${error.message} The dashboard shows what your role and countries allow.`
-          : error.message;
+      let message = error.message;
+      if (error instanceof ApiError && error.status === 403) {
+        const user = JSON.parse(sessionStorage.getItem(ME) || "{}");
+        message +=
+          user.role === "coordinator"
+            ? " Coordinators pull their clusters' feeds (GET /api/v1/clusters/{cluster}/feed); " +
+              "the dashboard's figures are for headquarters and field officers."
+            : " The dashboard shows what your role and countries allow.";
+      }
       status(message, "error");
     }
   }
