@@ -98,7 +98,8 @@ def browser() -> Iterator[Any]:
         _unavailable("the playwright package is not installed")
     executable = chromium_path()
     if executable is None:
-        _unavailable("no Chromium found (looked for chromium and chromium-browser on PATH)")
+        where = os.environ.get("TRACKER_CHROMIUM") or "chromium or chromium-browser on PATH"
+        _unavailable(f"no Chromium found (looked for {where})")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser

@@ -255,6 +255,21 @@ def test_sudan_2024_by_sector_from_the_overview(tab: Any, demo: Demo, viewport: 
     t.shot("country-sudan-2024")
 
 
+def test_countries_page_without_a_country_offers_them(tab: Any, demo: Demo) -> None:
+    t = tab()
+    t.sign_in("demo-hq")
+    t.page.get_by_role("link", name="Countries", exact=True).click()
+    t.page.wait_for_url("**/dashboard/country*")
+    t.loaded()
+    countries = {r["country"] for r in api(demo, "demo-hq", "/totals")["rows"]}
+    links = t.page.locator("#countries a[data-country]")
+    assert {a.get_attribute("data-country") for a in links.all()} == countries
+    t.shot("countries")
+    t.choose("country", "TCD")
+    assert t.query()["country"] == "TCD"
+    assert t.page.locator("#country-title").inner_text() == "Chad (TCD)"
+
+
 # --- reporting completeness -------------------------------------------------------------
 
 

@@ -108,7 +108,7 @@ CT.start(async (f, user) => {
     el(
       "thead",
       {},
-      el("tr", {}, el("th", {}, "Sector"), sectorYears.map((y) => el("th", { class: "num" }, String(y)))),
+      el("tr", {}, el("th", {}, "Sector"), sectorYears.map((y) => el("th", { class: y === year ? "num chosen" : "num" }, String(y)))),
     ),
     el(
       "tbody",
@@ -118,7 +118,7 @@ CT.start(async (f, user) => {
           "tr",
           { dataset: { sector: s } },
           el("td", {}, ref.sectors[s]),
-          sectorYears.map((y) => CT.figure("td", cell.get(`${s}|${y}`) || 0, { class: "num", dataset: { year: y } })),
+          sectorYears.map((y) => CT.figure("td", cell.get(`${s}|${y}`) || 0, { class: y === year ? "num chosen" : "num", dataset: { year: y } })),
         ),
       ),
       el(
