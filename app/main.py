@@ -8,12 +8,14 @@ from app.auth.router import router as auth_router
 from app.clusters.router import router as clusters_router
 from app.config import get_settings
 from app.crises.router import router as crises_router
+from app.dashboard.router import router as dashboard_router
 from app.errors import install_error_handlers, problem_responses, use_problem_media_type
 from app.health import router as health_router
 from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
 from app.reference.router import router as reference_router
+from app.reporting.router import router as reporting_router
 from app.requests import RequestIdMiddleware
 from app.sectors.router import router as sectors_router
 from app.sitreps.router import router as sitreps_router
@@ -81,9 +83,11 @@ def create_app() -> FastAPI:
         sitreps_router,
         imports_router,
         totals_router,
+        reporting_router,
         audit_router,
     ):
         api.include_router(router)
     app.include_router(health_router)
+    app.include_router(dashboard_router)
     app.include_router(api)
     return app

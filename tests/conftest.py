@@ -93,6 +93,13 @@ def empty_database_url(
     yield from _new_database(tmp_path_factory, pgbouncer)
 
 
+@pytest.fixture(scope="module")
+def module_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of its own for one test module, with no schema: for a server subprocess
+    whose data outlives single tests (the tables of ``migrated`` are emptied after each)."""
+    yield from _new_database(tmp_path_factory)
+
+
 @pytest.fixture(scope="session")
 def migrated(database_url: str) -> Iterator[str]:
     """The schema, made by `crisis-tracker db upgrade`'s own code path."""

@@ -158,6 +158,9 @@ MATRIX: list[tuple[str, str, str, dict[str, int]]] = [
     ("GET", "/api/v1/totals?country={country}", "in", READERS),
     ("GET", "/api/v1/totals?country={country}", "out", READERS_OUT),
     ("GET", "/api/v1/totals?country=SDN,TCD", "any", READERS_OUT),
+    ("GET", "/api/v1/reporting/completeness", "any", READERS),
+    ("GET", "/api/v1/reporting/completeness?country={country}", "in", READERS),
+    ("GET", "/api/v1/reporting/completeness?country={country}", "out", READERS_OUT),
     ("GET", "/api/v1/audit", "any", {"admin": 200, "hq": 200, "field": 403, "coordinator": 403}),
     (
         "GET",
@@ -413,6 +416,7 @@ def test_coordinator_cannot_read_sitreps_or_totals(world: World) -> None:
         f"/api/v1/sitreps/{world.sitreps['SDN']}",
         f"/api/v1/sitreps/{world.sitreps['SDN']}/revisions",
         "/api/v1/totals",
+        "/api/v1/reporting/completeness",
     ):
         body = assert_problem(coordinator.get(url), 403)
         assert "coordinator" in body["detail"]
@@ -441,6 +445,7 @@ PROTECTED = [
     ("DELETE", "/api/v1/sitreps/1"),
     ("GET", "/api/v1/sitreps/1/revisions"),
     ("GET", "/api/v1/totals"),
+    ("GET", "/api/v1/reporting/completeness"),
     ("GET", "/api/v1/clusters/shelter/feed"),
     ("GET", "/api/v1/audit"),
 ]

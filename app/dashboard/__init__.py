@@ -1,0 +1,1 @@
+"""The web dashboard: static pages that call the JSON API with the user's token."""

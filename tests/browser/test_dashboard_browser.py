@@ -1,0 +1,376 @@
+"""The dashboard in headless Chromium, on the demo data: sign in with a token, open each
+page, change filters, and check that every number shown is the API's (fetched here with
+httpx), on a desktop and a phone viewport, saving screenshots of each page.
+
+The issue's test of done: a headquarters user who has never seen the tool finds people
+reached in Sudan in 2024 by sector (overview → Sudan → year 2024), and which offices are
+late (the "Reporting completeness" item of the navigation)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from tests.browser.conftest import VIEWPORTS, Demo, screenshot
+
+VIEWPORT_NAMES = list(VIEWPORTS)
+
+
+class Tab:
+    """A page in a fresh browser context, which records console errors and API calls."""
+
+    def __init__(self, browser: Any, demo: Demo, viewport: str) -> None:
+        self.demo = demo
+        self.viewport = viewport
+        self.context = browser.new_context(**VIEWPORTS[viewport])
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.api_calls: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(
+            "request",
+            lambda r: self.api_calls.append(r.url) if "/api/v1/" in r.url else None,
+        )
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.demo.url + path)
+
+    def sign_in(
+        self, user: str, next_path: str = "/dashboard/", state: str = "true", shot: bool = False
+    ) -> None:
+        self.goto(next_path)
+        # Without a token every page sends the user to sign in, and back afterwards.
+        self.page.wait_for_url("**/dashboard/sign-in?next=*")
+        if shot:
+            self.shot("sign-in")
+        self.page.fill("#token", self.demo.tokens[user])
+        self.page.click("#sign-in button[type=submit]")
+        self.page.wait_for_url(f"**{next_path}")
+        self.loaded(state)
+
+    def loaded(self, state: str = "true") -> None:
+        self.page.wait_for_selector(f'body[data-loaded="{state}"]', timeout=20_000)
+
+    def choose(self, name: str, value: str) -> None:
+        """Changes a filter as a user does, and waits for the numbers to follow."""
+        self.page.select_option(f"#filter-{name}", value)
+        self.loaded()
+
+    def query(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlparse(self.page.url).query).items()}
+
+    def figure(self, selector: str) -> int:
+        """A number as shown: its text, formatted, must say the same as its data-value."""
+        node = self.page.locator(selector)
+        value = int(node.get_attribute("data-value") or "")
+        assert node.inner_text().strip() == f"{value:,}", selector
+        return value
+
+    def figures(self, rows: str, key: str, cell: str) -> dict[str, int]:
+        """{row's data-<key>: the figure in its cell} for every row matched."""
+        result = {}
+        for row in self.page.locator(rows).all():
+            node = row.locator(cell)
+            value = int(node.get_attribute("data-value") or "")
+            assert node.inner_text().strip() == f"{value:,}"
+            result[row.get_attribute(f"data-{key}") or ""] = value
+        return result
+
+    def shot(self, name: str) -> None:
+        screenshot(self.page, f"{name}-{self.viewport}")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tab(browser: Any, demo: Demo, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """tab(viewport) opens a tab; at the end, no page may have logged an error (a blocked
+    script or style, a failed request, an exception)."""
+    tabs: list[Tab] = []
+
+    def open_tab(viewport: str = "desktop") -> Tab:
+        tabs.append(Tab(browser, demo, viewport))
+        return tabs[-1]
+
+    yield open_tab
+    for t in tabs:
+        t.close()
+    for t in tabs:
+        assert t.errors == [], t.errors
+
+
+def api(demo: Demo, user: str, path: str, **params: Any) -> Any:
+    response = httpx.get(
+        f"{demo.url}/api/v1{path}",
+        params={k: v for k, v in params.items() if v is not None},
+        headers={"Authorization": f"Bearer {demo.tokens[user]}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def summed(rows: list[dict[str, Any]], key: str, field: str) -> dict[Any, int]:
+    sums: dict[Any, int] = defaultdict(int)
+    for row in rows:
+        sums[row[key]] += row[field]
+    return dict(sums)
+
+
+# --- overview ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("viewport", VIEWPORT_NAMES)
+def test_overview_shows_the_api_totals_and_follows_filters(
+    tab: Any, demo: Demo, viewport: str
+) -> None:
+    t = tab(viewport)
+    t.sign_in("demo-hq", shot=True)
+    rows = api(demo, "demo-hq", "/totals")["rows"]
+    year = max(r["year"] for r in rows)
+    assert t.page.locator("#filter-year").input_value() == str(year)
+    in_year = [r for r in rows if r["year"] == year]
+    assert t.figure("#kpi-unique") == sum(r["people_reached_unique"] for r in in_year)
+    assert t.figure("#kpi-sum") == sum(r["people_reached"] for r in in_year)
+    # per year, both ways of counting
+    per_year = t.figures("#table-years tbody tr", "year", "[data-field=people_reached_unique]")
+    assert per_year == {str(y): v for y, v in summed(rows, "year", "people_reached_unique").items()}
+    # the countries of the year, largest first, each a link to its page
+    countries = t.figures(
+        "#table-countries tbody tr", "country", "[data-field=people_reached_unique]"
+    )
+    assert countries == {r["country"]: r["people_reached_unique"] for r in in_year}
+    assert list(countries.values()) == sorted(countries.values(), reverse=True)
+    assert {"SDN", "TCD", "HTI", "AFG", "TUR", "BGD"} <= set(countries)
+    # the splits of the year
+    for group in ("sector", "division", "phase"):
+        expected = api(demo, "demo-hq", "/totals", year=year, group_by=group)["rows"]
+        shown = json.loads(t.page.locator(f"#chart-{group}").get_attribute("data-values") or "")
+        assert shown == summed(expected, group, "people_reached"), group
+        assert t.page.locator(f"#chart-{group} .main-svg").count() >= 1, "plotly drew nothing"
+    # the explanation of unique vs by-sector sum, shown on hover or tap
+    t.page.locator(".kpi .info-button").first.hover()
+    tip = t.page.locator(".kpi .tip").first
+    assert tip.is_visible()
+    assert "largest sector in each place" in tip.inner_text()
+    assert "once per sector that helped them" in tip.inner_text()
+    t.page.mouse.move(0, 0)
+    t.shot("overview")
+
+    # A filter changes the URL and the numbers.
+    t.choose("sector", "wash")
+    assert t.query() == {"sector": "wash"}
+    wash = api(demo, "demo-hq", "/totals", sector="wash", year=year)["rows"]
+    assert t.figure("#kpi-sum") == sum(r["people_reached"] for r in wash)
+    assert t.figure("#kpi-unique") == sum(r["people_reached_unique"] for r in wash)
+    t.choose("year", str(year - 1))
+    assert t.query() == {"sector": "wash", "year": str(year - 1)}
+    earlier = api(demo, "demo-hq", "/totals", sector="wash", year=year - 1)["rows"]
+    assert t.figure("#kpi-sum") == sum(r["people_reached"] for r in earlier)
+    t.shot("overview-filtered")
+
+    # The URL is the view: opened as it is, in a new tab, it shows the same numbers.
+    shared = t.page.url
+    other = tab(viewport)
+    other.sign_in("demo-hq", urlparse(shared).path + "?" + urlparse(shared).query)
+    assert other.page.locator("#filter-sector").input_value() == "wash"
+    assert other.figure("#kpi-sum") == sum(r["people_reached"] for r in earlier)
+    # Back goes to the previous filters.
+    t.page.go_back()
+    t.loaded()
+    assert t.query() == {"sector": "wash"}
+    assert t.page.locator("#filter-year").input_value() == str(year)
+
+
+def test_overview_needs_few_api_calls(tab: Any) -> None:
+    t = tab()
+    t.sign_in("demo-hq")
+    t.api_calls.clear()
+    t.page.reload()
+    t.loaded()
+    # Reference lists are kept for the session: crises and four totals.
+    assert len(t.api_calls) <= 6, t.api_calls
+
+
+# --- a country --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("viewport", VIEWPORT_NAMES)
+def test_sudan_2024_by_sector_from_the_overview(tab: Any, demo: Demo, viewport: str) -> None:
+    t = tab(viewport)
+    t.sign_in("demo-hq")
+    t.page.click("#table-countries a[data-country=SDN]")
+    t.page.wait_for_url("**/dashboard/country?*country=SDN*")
+    t.loaded()
+    assert t.page.locator("#country-title").inner_text() == "Sudan (SDN)"
+    t.choose("year", "2024")
+    assert t.query() == {"country": "SDN", "year": "2024"}
+
+    by_sector = api(demo, "demo-hq", "/totals", country="SDN", group_by="sector")["rows"]
+    shown = t.figures("#table-sectors tbody tr[data-sector]", "sector", "td[data-year='2024']")
+    expected = {r["sector"]: r["people_reached"] for r in by_sector if r["year"] == 2024}
+    assert {k: v for k, v in shown.items() if k not in ("sum", "unique")} == expected
+    assert set(expected) == {"shelter", "wash", "cccm", "cash", "health"}
+    [total] = api(demo, "demo-hq", "/totals", country="SDN", year=2024)["rows"]
+    assert shown["sum"] == total["people_reached"] == t.figure("#kpi-sum")
+    assert shown["unique"] == total["people_reached_unique"] == t.figure("#kpi-unique")
+    assert t.figure("#kpi-periods") == total["people_reached_in_periods"]
+
+    admin1 = api(demo, "demo-hq", "/totals", country="SDN", year=2024, group_by="admin1")
+    shown = t.figures("#table-admin1 tbody tr", "admin1", "[data-field=people_reached_unique]")
+    assert shown == {r["admin1"] or "": r["people_reached_unique"] for r in admin1["rows"]}
+
+    crises = api(demo, "demo-hq", "/crises", country="SDN")["items"]
+    assert t.page.locator("#crises li").count() == len(crises) == 1
+    assert crises[0]["name"] in t.page.locator("#crises").inner_text()
+
+    # The latest sitreps of 2024, newest first, and the revisions of one of them.
+    sitreps = api(
+        demo,
+        "demo-hq",
+        "/sitreps",
+        country="SDN",
+        period_from="2024-01-01",
+        period_to="2024-12-31",
+        limit=10,
+    )["items"]
+    items = t.page.locator("details.sitrep")
+    assert [int(i.get_attribute("data-sitrep") or "") for i in items.all()] == [
+        s["id"] for s in sitreps
+    ]
+    amended = next(s for s in sitreps if s["revision"] > 1)
+    item = t.page.locator(f"details.sitrep[data-sitrep='{amended['id']}']")
+    item.locator("summary").click()
+    item.locator(".revisions[data-loaded]").wait_for()
+    revisions = api(demo, "demo-hq", f"/sitreps/{amended['id']}/revisions")["items"]
+    assert item.locator(".revision").count() == len(revisions) == amended["revision"]
+    t.shot("country-sudan-2024")
+
+
+def test_countries_page_without_a_country_offers_them(tab: Any, demo: Demo) -> None:
+    t = tab()
+    t.sign_in("demo-hq")
+    t.page.get_by_role("link", name="Countries", exact=True).click()
+    t.page.wait_for_url("**/dashboard/country*")
+    t.loaded()
+    countries = {r["country"] for r in api(demo, "demo-hq", "/totals")["rows"]}
+    links = t.page.locator("#countries a[data-country]")
+    assert {a.get_attribute("data-country") for a in links.all()} == countries
+    t.shot("countries")
+    t.choose("country", "TCD")
+    assert t.query()["country"] == "TCD"
+    assert t.page.locator("#country-title").inner_text() == "Chad (TCD)"
+
+
+# --- reporting completeness -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("viewport", VIEWPORT_NAMES)
+def test_completeness_grid_shows_who_is_late(tab: Any, demo: Demo, viewport: str) -> None:
+    t = tab(viewport)
+    t.sign_in("demo-hq")
+    t.page.get_by_role("link", name="Reporting completeness").first.click()
+    t.page.wait_for_url("**/dashboard/completeness*")
+    t.loaded()
+    data = api(demo, "demo-hq", "/reporting/completeness")
+    assert t.page.locator("#filter-year").input_value() == str(data["year"])
+    _assert_grid(t, data)
+    late = {o["country"] for o in data["offices"] if o["missing"]}
+    assert late == {"HTI", "AFG", "SYR"}  # the demo's late offices
+    shown = t.page.locator("#late li[data-country]")
+    assert {li.get_attribute("data-country") for li in shown.all()} == late
+    assert t.page.locator("#late-title").inner_text().startswith(f"3 of {len(data['offices'])}")
+    t.shot("completeness")
+
+    t.choose("year", str(data["year"] - 1))
+    assert t.query() == {"year": str(data["year"] - 1)}
+    _assert_grid(t, api(demo, "demo-hq", "/reporting/completeness", year=data["year"] - 1))
+
+
+def _assert_grid(t: Tab, data: dict[str, Any]) -> None:
+    rows = t.page.locator("#grid tbody tr[data-country]")
+    assert rows.count() == len(data["offices"])
+    for office in data["offices"]:
+        row = t.page.locator(f"#grid tbody tr[data-country='{office['country']}']")
+        cells = row.locator("td.cell")
+        shown = [
+            (c.get_attribute("data-state"), int(c.get_attribute("data-count") or ""))
+            for c in cells.all()
+        ]
+        assert shown == [(m["state"], m["sitreps"]) for m in office["months"]], office["country"]
+        # What a reader sees: the count, or a mark for each other state.
+        marks = {"missing": "\u2715", "not_due": "\u00b7", "not_expected": "\u2013"}
+        texts = [c.inner_text().strip() for c in cells.all()]
+        assert texts == [
+            str(count) if state == "reported" else marks[state or ""] for state, count in shown
+        ]
+
+
+# --- scope, roles and sign-in -----------------------------------------------------------
+
+
+def test_field_officer_sees_only_own_countries(tab: Any, demo: Demo) -> None:
+    t = tab()
+    t.sign_in("demo-field")
+    countries = t.figures(
+        "#table-countries tbody tr", "country", "[data-field=people_reached_unique]"
+    )
+    assert set(countries) == {"SDN", "TCD"}
+    crises = t.page.locator("#filter-crisis_id option").all_inner_texts()
+    assert crises == ["All crises", "Sudan conflict and regional displacement"]
+    t.shot("overview-field")
+
+    # Another country's page says so, and offers the officer's own.
+    t.goto("/dashboard/country?country=HTI")
+    t.loaded("error")
+    assert "not one of your countries" in t.page.locator("#status").inner_text()
+    options = t.page.locator("#filter-country option").all_inner_texts()
+    assert options == ["Choose a country", "Chad", "Sudan"]
+    t.shot("country-field-other-country")
+
+    t.goto("/dashboard/completeness")
+    t.loaded()
+    offices = t.page.locator("#grid tbody tr[data-country]")
+    assert {r.get_attribute("data-country") for r in offices.all()} == {"SDN", "TCD"}
+
+
+@pytest.mark.parametrize("path", ["/dashboard/", "/dashboard/completeness"])
+def test_coordinator_is_told_what_the_role_allows(tab: Any, path: str) -> None:
+    """Coordinators read feeds, not totals: the page says so instead of breaking."""
+    t = tab()
+    t.sign_in("demo-coordinator", path, state="error")
+    notice = t.page.locator("#status .error").inner_text()
+    assert "coordinator" in notice and "cannot" in notice and "feed" in notice
+    assert not t.page.locator("main .card").first.is_visible()
+    assert t.page.locator("#who").inner_text().startswith("demo-coordinator (coordinator")
+    # The browser logs the 403 answers the page was given.
+    assert all("403" in e for e in t.errors), t.errors
+    t.errors.clear()
+    t.shot(f"coordinator-{path.strip('/').replace('/', '-')}")
+
+
+def test_sign_in_refuses_a_bad_token_and_sign_out_forgets_it(tab: Any, demo: Demo) -> None:
+    t = tab()
+    t.goto("/dashboard/sign-in")
+    t.page.fill("#token", "ct_not-a-real-token")
+    t.page.click("#sign-in button[type=submit]")
+    t.page.locator("#status .error").wait_for()
+    assert "not valid" in t.page.locator("#status").inner_text()
+    assert t.page.url.endswith("/dashboard/sign-in")
+    t.errors.clear()  # the browser logs the 401 of the check
+    t.shot("sign-in-refused")
+
+    t.sign_in("demo-hq")
+    t.page.click("#sign-out")
+    t.page.wait_for_url("**/dashboard/sign-in")
+    assert t.page.evaluate("sessionStorage.length") == 0
+    t.goto("/dashboard/")
+    t.page.wait_for_url("**/dashboard/sign-in?next=*")

@@ -1,0 +1,166 @@
+"""The dashboard's routes over plain HTTP: pages, scripts, styles and the plotly bundle,
+their content types, the Content-Security-Policy, caching, and that nothing comes from
+another host. What the pages show is tested in a real browser (tests/browser/)."""
+
+import re
+from html.parser import HTMLParser
+from importlib import resources
+
+import pytest
+
+from tests.factories import assert_problem
+
+PAGES = ["/dashboard/", "/dashboard/country", "/dashboard/completeness", "/dashboard/sign-in"]
+
+
+class _Tags(HTMLParser):
+    """The tags of a page, as (name, attributes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.script_text = ""
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.script_text += data
+
+
+def _tags(html: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(html)
+    return parser
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_are_html_with_a_strict_script_policy(client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    policy = response.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"] == "'self'"
+    assert directives["default-src"] == "'self'"
+    assert directives["connect-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    page = _tags(response.text)
+    # No inline script and no inline event handler: script-src 'self' would block them.
+    scripts = [attrs for tag, attrs in page.tags if tag == "script"]
+    assert scripts and all(attrs.get("src", "").startswith("/dashboard/") for attrs in scripts)
+    assert page.script_text.strip() == ""
+    assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
+    viewport = [a for tag, a in page.tags if tag == "meta" and a.get("name") == "viewport"]
+    assert viewport and "width=device-width" in (viewport[0]["content"] or "")
+
+
+def test_pages_need_no_token_and_hold_no_data(client) -> None:
+    """The pages are the same for everyone; data comes from the API with the user's token."""
+    response = client.get("/dashboard/", headers={"Authorization": "Bearer ct_nonsense"})
+    assert response.status_code == 200
+    assert "ct_" not in response.text
+
+
+def test_every_referenced_file_is_served_with_its_type(client) -> None:
+    types = {
+        ".js": "text/javascript; charset=utf-8",
+        ".css": "text/css; charset=utf-8",
+        ".svg": "image/svg+xml",
+    }
+    referenced: set[str] = set()
+    for path in PAGES:
+        for _, attrs in _tags(client.get(path).text).tags:
+            for name in ("src", "href"):
+                value = attrs.get(name) or ""
+                if re.search(r"\.(js|css|svg)$", value):
+                    referenced.add(value)
+    assert "/dashboard/vendor/plotly.min.js" in referenced
+    assert "/dashboard/static/dashboard.css" in referenced
+    for url in referenced:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        suffix = url[url.rfind(".") :]
+        assert response.headers["content-type"] == types[suffix], url
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+
+
+def test_plotly_is_the_bundle_of_the_installed_package(client) -> None:
+    shipped = (resources.files("plotly") / "package_data" / "plotly.min.js").read_bytes()
+    response = client.get("/dashboard/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.content == shipped  # httpx decodes the gzip
+    assert b"plotly.js v" in shipped[:200]
+    assert "max-age" in response.headers["cache-control"]
+    etag = response.headers["etag"]
+    again = client.get("/dashboard/vendor/plotly.min.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_plain_and_gzip_answers_hold_the_same_bytes(client) -> None:
+    plain = client.get("/dashboard/static/common.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    packed = client.get("/dashboard/static/common.js", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.content == plain.content
+    assert packed.headers["vary"] == "Accept-Encoding"
+    assert int(packed.headers["content-length"]) < len(plain.content)
+
+
+def test_own_files_are_revalidated_by_etag(client) -> None:
+    first = client.get("/dashboard/")
+    assert first.headers["cache-control"] == "no-cache"
+    second = client.get("/dashboard/", headers={"If-None-Match": first.headers["etag"]})
+    assert second.status_code == 304
+    assert "script-src 'self'" in second.headers["content-security-policy"]
+
+
+def test_head_is_answered(client) -> None:
+    response = client.head("/dashboard/country")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+
+
+def test_dashboard_without_slash_redirects(client) -> None:
+    response = client.get("/dashboard", follow_redirects=False)
+    assert response.status_code == 308
+    assert response.headers["location"] == "/dashboard/"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/dashboard/static/nothing.js",
+        "/dashboard/static/..%2F__init__.py",
+        "/dashboard/static/%2E%2E%2Fassets.py",
+        "/dashboard/static/../router.py",
+        "/dashboard/vendor/plotly.js",
+        "/dashboard/nowhere",
+    ],
+)
+def test_unknown_files_are_404_problems(client, path: str) -> None:
+    assert_problem(client.get(path), 404)
+
+
+def test_nothing_is_loaded_from_another_host() -> None:
+    """The dashboard works with no internet: no file names a URL with a host."""
+    folder = resources.files("app.dashboard") / "static"
+    for entry in folder.iterdir():
+        # An SVG names its XML namespace by URL; nothing is fetched from it.
+        text = entry.read_text(encoding="utf-8").replace('xmlns="http://www.w3.org/2000/svg"', "")
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I), entry.name
+        assert "@import" not in text and "fonts.googleapis" not in text
+
+
+def test_dashboard_is_not_in_the_api_description(client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [p for p in paths if p.startswith("/dashboard")]
