@@ -94,10 +94,12 @@ def empty_database_url(
 
 
 @pytest.fixture(scope="module")
-def module_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def module_database_url(
+    tmp_path_factory: pytest.TempPathFactory, pgbouncer: PgBouncer | None
+) -> Iterator[str]:
     """A database of its own for one test module, with no schema: for a server subprocess
     whose data outlives single tests (the tables of ``migrated`` are emptied after each)."""
-    yield from _new_database(tmp_path_factory)
+    yield from _new_database(tmp_path_factory, pgbouncer)
 
 
 @pytest.fixture(scope="session")
