@@ -116,6 +116,7 @@ class Results:
     figures: list[Figure] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    country: str = "SDN"  # the busiest country-year's country, once totals have found it
 
     def add(
         self, section: str, name: str, value: str, baseline_name: str, baseline: str, ratio: str
@@ -138,6 +139,7 @@ class Http:
         self.port = port
         self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self.conn = http.client.HTTPConnection(HOST, port, timeout=300)
+        self.used = time.monotonic()
 
     def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> bytes:
         headers = dict(self.headers)
@@ -145,9 +147,13 @@ class Http:
         if body is not None:
             data = orjson.dumps(body)
             headers["Content-Type"] = "application/json"
+        if time.monotonic() - self.used > 3:  # uvicorn closes idle connections after 5 s
+            self.conn.close()
+            self.conn = http.client.HTTPConnection(HOST, self.port, timeout=300)
         self.conn.request(method, path, body=data, headers=headers)
         response = self.conn.getresponse()
         payload = response.read()
+        self.used = time.monotonic()
         if response.status != expect:
             raise SystemExit(f"{method} {path}: {response.status} {payload[:500]!r}")
         return payload
@@ -273,6 +279,7 @@ def measure_totals(results: Results, raw: Raw, client: Http, runs: int) -> None:
         "ORDER BY sum(lines) DESC LIMIT 1",
         (year,),
     )[0]
+    results.country = country
     cases = [
         (f"one country-year ({country} {year})", {"country": country, "year": year}, [country]),
         (f"all countries of {year} by sector", {"year": year, "group_by": "sector"}, None),
@@ -751,6 +758,53 @@ def measure_memory(results: Results, client: Http, pid: int, pages: int) -> None
     )
 
 
+def measure_dashboard(results: Results, port: int, token: str, country: str, runs: int) -> None:
+    """Each dashboard page in headless Chromium: from navigation until the page says its
+    numbers are in (``body[data-loaded="true"]``), with the browser's cache warm."""
+    print("dashboard")
+    chromium = Path("/usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        results.note("dashboard pages not timed: playwright is missing (pip install -e '.[bench]')")
+        return
+    if not chromium.exists():
+        results.note("dashboard pages not timed: no /usr/bin/chromium (apt-get install chromium)")
+        return
+    base = f"http://{HOST}:{port}"
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    pages = {
+        "overview": "/dashboard/",
+        f"country ({country})": f"/dashboard/country?country={country}",
+        "reporting completeness": "/dashboard/completeness",
+    }
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=flags)
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.goto(f"{base}/dashboard/sign-in")
+        page.fill("#token", token)
+        page.click("#sign-in button[type=submit]")
+        page.wait_for_selector('body[data-loaded="true"]', timeout=300_000)
+        for name, path in pages.items():
+
+            def load(path: str = path) -> None:
+                page.goto(base + path)
+                page.wait_for_selector('body[data-loaded="true"]', timeout=300_000)
+
+            seconds = timed(load, max(3, runs // 5), warmup=1)
+            results.add("dashboard", f"{name} page, loaded with its numbers, p50",
+                        ms(p50(seconds)), "", "", "")  # fmt: skip
+        browser.close()
+
+
 # --- the report --------------------------------------------------------------------------
 
 
@@ -886,6 +940,7 @@ def main(argv: list[str] | None = None) -> int:
             client = Http(port, token)
             measure_totals(results, raw, client, args.runs)
             measure_feeds(results, raw, client, args.runs, url, datasette=args.db == "sqlite")
+            measure_dashboard(results, port, token, results.country, args.runs)
             measure_ingest(results, raw, client, args.singles, args.batches, args.batch_size)
             measure_memory(results, client, pid, args.traverse)
     finally:
