@@ -1421,7 +1421,13 @@ class PostgresTarget:
         started = time.perf_counter()
         self.connection.autocommit = True
         with self.connection.cursor() as cur:
-            for table in ("sitrep_lines", "sitrep_revisions", "sitreps", "totals_cells"):
+            for table in (
+                "sitrep_lines",
+                "sitrep_revisions",
+                "sitreps",
+                "totals_cells",
+                "totals_places",
+            ):
                 cur.execute(f"VACUUM (ANALYZE) {table}")
         self.connection.autocommit = False
         return [("vacuum analyze", time.perf_counter() - started)]

@@ -282,6 +282,7 @@ def measure_totals(results: Results, raw: Raw, client: Http, runs: int) -> None:
     results.country = country
     cases = [
         (f"one country-year ({country} {year})", {"country": country, "year": year}, [country]),
+        (f"all countries of {year}", {"year": year}, None),
         (f"all countries of {year} by sector", {"year": year, "group_by": "sector"}, None),
     ]
     for label, params, countries in cases:
@@ -340,6 +341,15 @@ def measure_totals(results: Results, raw: Raw, client: Http, runs: int) -> None:
             speedup >= 100,
         )
         results.target(f"totals {label}: equal to the recount", "always", str(equal), equal)
+    # What no pre-aggregation costs: the counting rules over every line of every year.
+    everything = raw.sql(
+        totals.totals_select(totals.TotalsQuery(), countries=None, source=totals.LINES)
+    )
+    full = timed(lambda: raw.rows(everything), 3, warmup=0)
+    results.note(
+        f"the counting rules over all {raw.rows('SELECT count(*) FROM sitrep_lines')[0][0]:,} "
+        f"lines (every country and year, from scratch): p50 {ms(p50(full))}"
+    )
 
 
 def measure_feeds(
@@ -879,12 +889,8 @@ def database_info(raw: Raw) -> str:
         size = raw.rows("SELECT pg_database_size(current_database())")[0][0]
         kind = f"PostgreSQL {version}"
     else:
-        size = sum(
-            p.stat().st_size
-            for p in Path(raw.conn.execute("PRAGMA database_list").fetchone()[2]).parent.glob(
-                "bench-*.db*"
-            )
-        )
+        (path,) = [row[2] for row in raw.conn.execute("PRAGMA database_list") if row[1] == "main"]
+        size = sum(p.stat().st_size for p in Path(path).parent.glob(Path(path).name + "*"))
         kind = "SQLite (WAL)"
     lines, live = raw.rows(
         "SELECT count(*), sum(CASE WHEN status = 'submitted' THEN 1 ELSE 0 END) FROM sitrep_lines"

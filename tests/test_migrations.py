@@ -14,6 +14,7 @@ TABLES = {
     "sitrep_revisions",
     "sitreps",
     "totals_cells",
+    "totals_places",
     "user_clusters",
     "user_countries",
     "users",
@@ -56,7 +57,7 @@ def test_the_totals_cells_migration_sums_the_lines_already_stored(
     from app.auth.models import Role
     from app.sitreps import service as sitreps
     from app.sitreps.schemas import SitrepCreate
-    from app.totals.models import TotalsCell
+    from app.totals.models import TotalsCell, TotalsPlace
     from tests.factories import line, sitrep
 
     config = alembic_config(empty_database_url)
@@ -81,7 +82,16 @@ def test_the_totals_cells_migration_sums_the_lines_already_stored(
             )
             sitreps.submit(session, data=SitrepCreate.model_validate(body), user=officer)
         session.commit()
-    kept = cells()
+
+    def places() -> list[tuple[object, ...]]:
+        with Session(engine) as session:
+            return [
+                (p.year, p.admin1, p.admin2, p.shelter, p.wash, p.in_periods, p.lines)
+                for p in session.scalars(select(TotalsPlace).order_by(TotalsPlace.admin1))
+            ]
+
+    kept, kept_places = cells(), places()
+    assert kept_places == [(2024, "", "", 0, 100, 100, 2), (2024, "SD01", "", 600, 0, 2000, 2)]
     assert kept == [
         (2024, "SDN", "shelter", "SD01", "", 0, 600, 2),
         (2024, "SDN", "wash", "", "", 0, 100, 2),
@@ -90,4 +100,5 @@ def test_the_totals_cells_migration_sums_the_lines_already_stored(
     assert "totals_cells" not in _tables(empty_database_url)
     command.upgrade(config, "head")
     assert cells() == kept
+    assert places() == kept_places
     engine.dispose()

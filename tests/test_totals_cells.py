@@ -20,9 +20,10 @@ from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.auth.models import Role, User
 from app.errors import Conflict
+from app.sectors.service import SECTORS
 from app.sitreps.models import Sitrep, SitrepLine, SitrepRevision
 from app.totals import service as totals
-from app.totals.models import TotalsCell
+from app.totals.models import TotalsCell, TotalsPlace
 from tests.test_totals import (
     all_group_bys,
     amend,
@@ -92,8 +93,13 @@ def people(session: Session) -> tuple[User, User, list[int]]:
 
 
 def forget_sitreps(session: Session) -> None:
-    for model in (AuditEvent, SitrepRevision, SitrepLine, Sitrep, TotalsCell):
+    for model in (AuditEvent, SitrepRevision, SitrepLine, Sitrep, TotalsCell, TotalsPlace):
         session.execute(delete(model))
+
+
+def places(session: Session) -> list[tuple[Any, ...]]:
+    table = TotalsPlace.__table__
+    return [tuple(row) for row in session.execute(select(table).order_by(*table.primary_key))]
 
 
 def cells(session: Session) -> list[tuple[Any, ...]]:
@@ -191,10 +197,16 @@ def test_cells_equal_the_recount_after_any_writes(
             assert shown == expected_totals(kept, group_by), (group_by, filters)
 
     # The cells are exactly what a rebuild from the lines gives: no drift, no empty cells.
-    kept_cells = cells(session)
-    assert all(cell[-1] > 0 for cell in kept_cells)
+    kept_cells, kept_places = cells(session), places(session)
+    assert all(row[-1] > 0 for row in kept_cells + kept_places)
     totals.rebuild_cells(session)
     assert cells(session) == kept_cells
+    assert places(session) == kept_places
+
+
+def test_places_have_a_column_for_every_sector() -> None:
+    assert set(totals.PLACE_SECTORS) == set(SECTORS)
+    assert set(totals.PLACE_SECTORS) <= set(TotalsPlace.__table__.columns.keys())
 
 
 def test_withdrawing_the_last_line_of_a_cell_removes_the_cell(session: Session, people) -> None:
@@ -215,8 +227,10 @@ def test_withdrawing_the_last_line_of_a_cell_removes_the_cell(session: Session, 
         end="2024-03-31",
     )
     assert len(cells(session)) == 1
+    assert len(places(session)) == 1
     withdraw(session, officer, s)
     assert cells(session) == []
+    assert places(session) == []
     assert totals.totals(session, query=totals.TotalsQuery(), user=hq).rows == []
 
 

@@ -35,3 +35,29 @@ class TotalsCell(Base):
     in_periods: Mapped[int] = mapped_column(BigInteger)
     targeted: Mapped[int] = mapped_column(BigInteger)
     lines: Mapped[int] = mapped_column(Integer)
+
+
+class TotalsPlace(Base):
+    """The live lines of one location and year, summed, with each sector's reach apart.
+
+    One row per (year, country, admin1, admin2): what totals with no filter but country and
+    year, grouped by nothing or by admin1, read in one pass, the unique estimate being the
+    sum of each place's largest sector. Kept exact with the cells, by the same writes.
+    """
+
+    __tablename__ = "totals_places"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    country: Mapped[str] = mapped_column(String(3), primary_key=True)
+    admin1: Mapped[str] = mapped_column(String(20), primary_key=True)
+    admin2: Mapped[str] = mapped_column(String(20), primary_key=True)
+    # sum(people_reached_new) of each sector's lines
+    shelter: Mapped[int] = mapped_column(BigInteger)
+    wash: Mapped[int] = mapped_column(BigInteger)
+    cccm: Mapped[int] = mapped_column(BigInteger)
+    cash: Mapped[int] = mapped_column(BigInteger)
+    health: Mapped[int] = mapped_column(BigInteger)
+    in_periods: Mapped[int] = mapped_column(BigInteger)
+    targeted: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[int] = mapped_column(Integer)

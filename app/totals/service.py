@@ -21,6 +21,7 @@ from sqlalchemy import (
     Label,
     Select,
     SQLColumnExpression,
+    case,
     delete,
     func,
     insert,
@@ -29,13 +30,16 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from app.auth import service as auth
 from app.auth.models import Role, User
 from app.sitreps.models import LIVE_LINE, SitrepLine
-from app.totals.models import NO_AREA, NO_CRISIS, TotalsCell
+from app.totals.models import NO_AREA, NO_CRISIS, TotalsCell, TotalsPlace
 from app.totals.schemas import Totals, TotalsRow
 
 # group_by names, in the order rows are sorted by, and the field each one fills.
@@ -155,6 +159,12 @@ def totals_select(
     if query.crisis_id is not None:
         where.append(c["crisis"] == query.crisis_id)
 
+    if (
+        source is CELLS
+        and set(query.group_by) <= {"admin1"}
+        and all(f is None for f in (query.sectors, query.divisions, query.phases, query.crisis_id))
+    ):
+        return _places_select(query, countries=countries)
     figures = (
         func.sum(source.reached).label("reached"),
         func.sum(source.in_periods).label("in_periods"),
@@ -222,6 +232,50 @@ def totals_select(
     )
 
 
+def _places_select(query: TotalsQuery, *, countries: list[str] | None) -> Select[Any]:
+    """Totals by country and year (and admin1) from the places: each place's largest
+    sector, added up, is the unique estimate."""
+    place = TotalsPlace
+    sectors = [getattr(place, sector) for sector in PLACE_SECTORS]
+    keys: list[Label[Any]] = [place.country.label("country"), place.year.label("year")]
+    if "admin1" in query.group_by:
+        keys.append(func.nullif(place.admin1, NO_AREA).label("admin1"))
+    where = []
+    if countries is not None:
+        where.append(place.country.in_(countries))
+    if query.years is not None:
+        where.append(place.year.in_(query.years))
+    return _ordered(
+        select(
+            *keys,
+            func.sum(sum(sectors[1:], sectors[0])).label("people_reached"),
+            func.sum(greatest(*sectors)).label("people_reached_unique"),
+            func.sum(place.in_periods).label("people_reached_in_periods"),
+            func.sum(place.targeted).label("people_targeted"),
+            func.sum(place.lines).label("lines"),
+        )
+        .where(*where)
+        .group_by(*keys),
+        keys,
+    )
+
+
+class greatest(FunctionElement[Any]):
+    """The largest of its arguments: GREATEST on PostgreSQL, multi-argument max() on SQLite."""
+
+    inherit_cache = True
+
+
+@compiles(greatest)
+def _greatest(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"greatest({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(greatest, "sqlite")
+def _greatest_sqlite(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
 def _ordered(statement: Select[Any], keys: Sequence[ColumnElement[Any]]) -> Select[Any]:
     # NULL (no crisis, country-wide) sorts last on every database.
     return statement.order_by(*[part for key in keys for part in (key.is_(None), key)])
@@ -231,6 +285,9 @@ def _ordered(statement: Select[Any], keys: Sequence[ColumnElement[Any]]) -> Sele
 
 CELL_KEY = ("year", "country", "sector", "division", "phase", "crisis_id", "admin1", "admin2")
 CELL_FIGURES = ("reached", "in_periods", "targeted", "lines")
+PLACE_KEY = ("year", "country", "admin1", "admin2")
+PLACE_SECTORS = ("shelter", "wash", "cccm", "cash", "health")
+PLACE_FIGURES = (*PLACE_SECTORS, "in_periods", "targeted", "lines")
 
 Counted = tuple[tuple[Any, ...], int, int, int]
 
@@ -265,35 +322,55 @@ def apply_changes(
             delta[1] += sign * in_periods
             delta[2] += sign * targeted
             delta[3] += sign
+    places: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(PLACE_FIGURES))
+    for (year, country, sector, _division, _phase, _crisis, admin1, admin2), d in deltas.items():
+        place = places[(year, country, admin1, admin2)]
+        place[PLACE_SECTORS.index(sector)] += d[0]
+        place[-3] += d[1]
+        place[-2] += d[2]
+        place[-1] += d[3]
+    _add(session, TotalsCell, CELL_KEY, CELL_FIGURES, deltas)
+    _add(session, TotalsPlace, PLACE_KEY, PLACE_FIGURES, places)
+
+
+def _add(
+    session: Session,
+    model: type[TotalsCell] | type[TotalsPlace],
+    key_names: tuple[str, ...],
+    figures: tuple[str, ...],
+    deltas: dict[tuple[Any, ...], list[int]],
+) -> None:
+    """Adds ``deltas`` (figures by key) to the rows of ``model``, creating missing rows and
+    deleting those left with no line, so that no group shows up with 0 lines."""
     changes = [
-        {**dict(zip(CELL_KEY, key, strict=True)), **dict(zip(CELL_FIGURES, d, strict=True))}
+        {**dict(zip(key_names, key, strict=True)), **dict(zip(figures, d, strict=True))}
         for key, d in deltas.items()
         if any(d)
     ]
     if not changes:
         return
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(TotalsCell)
+    upsert = dialect.insert(model)
     session.execute(
         upsert.on_conflict_do_update(
-            index_elements=list(CELL_KEY),
-            set_={f: getattr(TotalsCell, f) + getattr(upsert.excluded, f) for f in CELL_FIGURES},
+            index_elements=list(key_names),
+            set_={f: getattr(model, f) + getattr(upsert.excluded, f) for f in figures},
         ),
         changes,
     )
-    emptied = [tuple(change[k] for k in CELL_KEY) for change in changes if change["lines"] < 0]
+    emptied = [tuple(change[k] for k in key_names) for change in changes if change["lines"] < 0]
     if emptied:
-        # A cell whose last line went away goes too, so that no group shows up with 0 lines.
         session.execute(
-            delete(TotalsCell).where(
-                TotalsCell.lines == 0,
-                tuple_(*(getattr(TotalsCell, k) for k in CELL_KEY)).in_(emptied),
+            delete(model).where(
+                model.lines == 0,
+                tuple_(*(getattr(model, k) for k in key_names)).in_(emptied),
             )
         )
 
 
 def rebuild_cells(session: Session) -> None:
-    """Recomputes every cell from the live lines: for bulk loads that bypass the service."""
+    """Recomputes every cell and place from the live lines: for bulk loads that bypass the
+    service."""
     for statement in rebuild_statements():
         session.execute(statement)
 
@@ -323,5 +400,24 @@ def rebuild_statements() -> list[Executable]:
             )
             .where(LIVE_LINE)
             .group_by(*keys),
+        ),
+        delete(TotalsPlace),
+        insert(TotalsPlace).from_select(
+            [*PLACE_KEY, *PLACE_FIGURES],
+            select(
+                line.year,
+                line.country,
+                keys[-2],
+                keys[-1],
+                *(
+                    func.sum(case((line.sector == sector, line.people_reached_new), else_=0))
+                    for sector in PLACE_SECTORS
+                ),
+                func.sum(line.people_reached),
+                func.sum(func.coalesce(line.people_targeted, 0)),
+                func.count(),
+            )
+            .where(LIVE_LINE)
+            .group_by(line.year, line.country, keys[-2], keys[-1]),
         ),
     ]

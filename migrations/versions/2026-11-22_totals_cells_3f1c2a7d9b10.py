@@ -1,4 +1,4 @@
-"""totals cells: live lines summed per slot and year, for fast totals
+"""totals cells and places: live lines summed per slot and year, and per place and year
 
 Revision ID: 3f1c2a7d9b10
 Revises: 98005732951d
@@ -59,6 +59,43 @@ def upgrade() -> None:
         """
     )
 
+    op.create_table(
+        "totals_places",
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("country", sa.String(length=3), nullable=False),
+        sa.Column("admin1", sa.String(length=20), nullable=False),
+        sa.Column("admin2", sa.String(length=20), nullable=False),
+        sa.Column("shelter", sa.BigInteger(), nullable=False),
+        sa.Column("wash", sa.BigInteger(), nullable=False),
+        sa.Column("cccm", sa.BigInteger(), nullable=False),
+        sa.Column("cash", sa.BigInteger(), nullable=False),
+        sa.Column("health", sa.BigInteger(), nullable=False),
+        sa.Column("in_periods", sa.BigInteger(), nullable=False),
+        sa.Column("targeted", sa.BigInteger(), nullable=False),
+        sa.Column("lines", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "year", "country", "admin1", "admin2", name=op.f("pk_totals_places")
+        ),
+        sqlite_with_rowid=False,
+    )
+    op.execute(
+        """
+        INSERT INTO totals_places (year, country, admin1, admin2, shelter, wash, cccm, cash,
+                                   health, in_periods, targeted, lines)
+        SELECT year, country, COALESCE(admin1, ''), COALESCE(admin2, ''),
+               SUM(CASE WHEN sector = 'shelter' THEN people_reached_new ELSE 0 END),
+               SUM(CASE WHEN sector = 'wash' THEN people_reached_new ELSE 0 END),
+               SUM(CASE WHEN sector = 'cccm' THEN people_reached_new ELSE 0 END),
+               SUM(CASE WHEN sector = 'cash' THEN people_reached_new ELSE 0 END),
+               SUM(CASE WHEN sector = 'health' THEN people_reached_new ELSE 0 END),
+               SUM(people_reached), SUM(COALESCE(people_targeted, 0)), COUNT(*)
+        FROM sitrep_lines
+        WHERE status = 'submitted'
+        GROUP BY year, country, COALESCE(admin1, ''), COALESCE(admin2, '')
+        """
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("totals_places")
     op.drop_table("totals_cells")
