@@ -9,6 +9,7 @@ from app.clusters.router import router as clusters_router
 from app.config import get_settings
 from app.crises.router import router as crises_router
 from app.errors import install_error_handlers, problem_responses, use_problem_media_type
+from app.exports.router import router as exports_router
 from app.health import router as health_router
 from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
@@ -81,6 +82,7 @@ def create_app() -> FastAPI:
         sitreps_router,
         imports_router,
         totals_router,
+        exports_router,
         audit_router,
     ):
         api.include_router(router)

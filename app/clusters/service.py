@@ -1,8 +1,10 @@
 """Clusters, the sectors they coordinate, and their feeds of sitrep lines."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from app.auth import service as auth
@@ -131,11 +133,12 @@ def feed(
     if len(rows) == limit or (rows and since is not None):
         caught_up = rows[-1].feed_seq
     return FeedPage(
-        items=[_item(row) for row in rows], next_cursor=encode_cursor("feed", [caught_up])
+        items=[feed_item(row) for row in rows], next_cursor=encode_cursor("feed", [caught_up])
     )
 
 
-def _item(row: SitrepLine) -> FeedItem:
+def feed_item(row: SitrepLine | Row[Any]) -> FeedItem:
+    """A feed item from a line, as an ORM object or a row of the ``sitrep_lines`` table."""
     return FeedItem(
         line_id=row.id,
         sitrep_id=row.sitrep_id,
@@ -164,16 +167,34 @@ def _item(row: SitrepLine) -> FeedItem:
     )
 
 
+def sector_indicators(sector_codes: Iterable[str]) -> list[str]:
+    """The indicator columns of these sectors, in sector order."""
+    return [i.code for s in sector_codes for i in sectors.SECTORS[s].indicators]
+
+
+def hxl_header(indicators: list[str]) -> tuple[list[str], list[str]]:
+    """Column names and HXL hashtags of feed items with these indicator columns."""
+    names = [field for field, _tag in HXL_COLUMNS] + indicators
+    tags = [tag for _field, tag in HXL_COLUMNS] + [f"#indicator+{i}" for i in indicators]
+    return names, tags
+
+
+def hxl_values(
+    item: FeedItem, indicators: list[str], *, mode: Literal["json", "python"] = "json"
+) -> list[Any]:
+    """A feed item as one row under ``hxl_header``: disaggregation and indicators flattened.
+    ``mode="python"`` keeps dates, timestamps and decimals as Python objects."""
+    flat = item.model_dump(mode=mode)
+    flat.update(flat.pop("disaggregation") or dict.fromkeys(("women", "men", "girls", "boys")))
+    values = [flat[field] for field, _tag in HXL_COLUMNS]
+    return values + [flat["indicators"].get(i) for i in indicators]
+
+
 def hxl_rows(cluster: Cluster, page: FeedPage) -> list[list[object]]:
     """The page as HXL JSON: column names, then hashtags, then one row per item. Each
     indicator of the cluster's sectors is a column ``#indicator+<name>``."""
-    indicators = [i.code for s in cluster.sectors for i in sectors.SECTORS[s].indicators]
-    header = [field for field, _tag in HXL_COLUMNS] + indicators
-    tags = [tag for _field, tag in HXL_COLUMNS] + [f"#indicator+{i}" for i in indicators]
+    indicators = sector_indicators(cluster.sectors)
+    header, tags = hxl_header(indicators)
     rows: list[list[object]] = [list(header), list(tags)]
-    for item in page.items:
-        flat = item.model_dump(mode="json")
-        flat.update(flat.pop("disaggregation") or dict.fromkeys(("women", "men", "girls", "boys")))
-        values = [flat[field] for field, _tag in HXL_COLUMNS]
-        rows.append(values + [flat["indicators"].get(i) for i in indicators])
+    rows.extend(hxl_values(item, indicators) for item in page.items)
     return rows
