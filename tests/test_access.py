@@ -623,7 +623,7 @@ def test_open_endpoints_need_no_token(client, path: str) -> None:
 def test_health_bodies(client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready["status"] == "ok" and ready["database"] == "ok"
+    assert ready["status"] == "ok" and ready["database"] == "ok" and ready["migrations"]
 
 
 def test_open_endpoints_ignore_a_bad_token(client) -> None:
