@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # On SIGTERM the server stops accepting connections and lets requests in flight finish
     # for up to this many seconds before cancelling them.
-    shutdown_timeout: float = Field(default=30.0, ge=0)
+    shutdown_timeout: int = Field(default=30, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

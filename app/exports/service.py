@@ -8,6 +8,7 @@ PostgreSQL, SQLite's own row-by-row stepping on SQLite. One statement also means
 snapshot: a sitrep amended during a long export is in it before or after, never half.
 """
 
+import logging
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from app.totals import service as totals
 from app.totals.schemas import TotalsRow
 
 R = TypeVar("R")
+
+logger = logging.getLogger(__name__)
 
 _FEED_TAGS = dict(clusters.HXL_COLUMNS)
 # HXL hashtag of each totals column: the feed's for the dimensions they share.
@@ -58,7 +61,7 @@ class Streamed(Generic[R]):
     The statement runs when this is made; iterating reads the rest and closes the
     connection, as does dropping it unread (a client that went away)."""
 
-    def __init__(self, statement: Select[Any], convert: Callable[[Row[Any]], R]) -> None:
+    def __init__(self, name: str, statement: Select[Any], convert: Callable[[Row[Any]], R]) -> None:
         connection = get_engine().connect()
         try:
             self._result = connection.execution_options(
@@ -67,15 +70,27 @@ class Streamed(Generic[R]):
         except BaseException:
             connection.close()
             raise
+        self._name = name
         self._convert = convert
         self._close = weakref.finalize(self, connection.close)
 
     def __iter__(self) -> Iterator[R]:
+        rows = 0
+        complete = False
         try:
             for row in self._result:
                 yield self._convert(row)
+                rows += 1
+            complete = True
         finally:
             self.close()
+            logger.info(
+                "export of %s: %d rows%s",
+                self._name,
+                rows,
+                "" if complete else ", then stopped before the end",
+                extra={"export": self._name, "rows": rows, "complete": complete},
+            )
 
     def close(self) -> None:
         self._result.close()
@@ -105,7 +120,7 @@ def totals_table(*, query: totals.TotalsQuery, user: User) -> Table[TotalsRow]:
         json_member="rows",
         columns=columns,
         tags=[TOTALS_TAGS[c] for c in columns],
-        records=Streamed(statement, lambda row: totals.totals_row(query, row._mapping)),
+        records=Streamed("totals", statement, lambda row: totals.totals_row(query, row._mapping)),
         as_json=lambda row: row.model_dump_json(exclude_unset=True),
         as_row=lambda row: [getattr(row, c) for c in columns],
     )
@@ -140,7 +155,7 @@ def lines_table(*, query: LinesQuery, user: User) -> Table[FeedItem]:
         json_member="items",
         columns=columns,
         tags=tags,
-        records=Streamed(statement, clusters.feed_item),
+        records=Streamed("lines", statement, clusters.feed_item),
         as_json=lambda item: item.model_dump_json(),
         as_row=lambda item: clusters.hxl_values(item, indicators, mode="python"),
     )
