@@ -13,7 +13,8 @@ from app.exports.schemas import LinesExport
 from app.totals.dependencies import TotalsQueryDep
 from app.totals.schemas import Totals
 
-router = APIRouter(prefix="/exports", tags=["exports"], responses=problem_responses(403))
+# 404: a format with a slash in it is another URL, which no endpoint serves.
+router = APIRouter(prefix="/exports", tags=["exports"], responses=problem_responses(403, 404))
 
 
 def _file(json_model: type[Any]) -> dict[int | str, dict[str, Any]]:
