@@ -32,6 +32,10 @@ from app.errors import Unauthorized
 from app.requests import route_template
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROC_DIR):
+    # In multiprocess mode prometheus_client opens its files as metrics are defined, below:
+    # a directory the operator named but did not make would stop every command here.
+    Path(os.environ[MULTIPROC_DIR]).mkdir(parents=True, exist_ok=True)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter(

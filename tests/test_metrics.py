@@ -4,6 +4,8 @@ are in test_serve.py."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -140,7 +142,9 @@ def test_metrics_token_protects_them_when_set(client, metrics_token: str) -> Non
 def test_serve_prepares_a_directory_for_workers_metrics(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(metrics.MULTIPROC_DIR, raising=False)
+    # (setenv first: delenv of an unset variable would not restore it as unset afterwards)
+    monkeypatch.setenv(metrics.MULTIPROC_DIR, "")
+    monkeypatch.delenv(metrics.MULTIPROC_DIR)
     assert metrics.prepare_multiprocess(1) is None  # one process: metrics in memory
     assert metrics.MULTIPROC_DIR not in os.environ
     made = metrics.prepare_multiprocess(2)
@@ -153,3 +157,16 @@ def test_serve_prepares_a_directory_for_workers_metrics(
     monkeypatch.setenv(metrics.MULTIPROC_DIR, str(tmp_path))
     assert metrics.prepare_multiprocess(4) is None
     assert [p.name for p in tmp_path.iterdir()] == [f"counter_{os.getpid()}.db"]
+
+
+def test_a_metrics_directory_not_made_yet_does_not_stop_the_command(tmp_path) -> None:
+    directory = tmp_path / "not" / "yet"
+    result = subprocess.run(
+        [sys.executable, "-c", "import app.cli"],
+        env={**os.environ, metrics.MULTIPROC_DIR: str(directory)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert directory.is_dir()
