@@ -25,7 +25,7 @@ from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
 from app.logs import AccessLogMiddleware
 from app.reference.router import router as reference_router
-from app.requests import RequestIdMiddleware
+from app.requests import RequestIdMiddleware, route_templates
 from app.sectors.router import router as sectors_router
 from app.sitreps.router import router as sitreps_router
 from app.totals.router import router as totals_router
@@ -40,8 +40,10 @@ Authenticate with `Authorization: Bearer <token>` (tokens come from
 
 
 @asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     metrics.watch_pool(get_engine())  # makes the engine object; connects to nothing yet
+    # Built from the OpenAPI document (a fraction of a second): now, not in a request.
+    route_templates(app)
     yield
     metrics.process_exit()
 
