@@ -1,5 +1,6 @@
 """The ``crisis-tracker`` command."""
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from app import demo as demo_data
 from app.auth import service as auth
 from app.auth.models import Role
+from app.config import get_settings
 from app.db import alembic_config, new_session
 from app.errors import AppError, validation_failed
 from app.imports import console as import_console
@@ -58,17 +60,34 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Run the HTTP API."""
+    """Run the HTTP API.
+
+    Logs go to standard output, one JSON object per line (TRACKER_LOG_FORMAT=text for a
+    terminal), with one access line per request. Metrics are at /metrics, added up over the
+    workers. On SIGTERM the server stops accepting connections and lets the requests in
+    flight finish, for up to TRACKER_SHUTDOWN_TIMEOUT seconds."""
     import uvicorn
 
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-    )
+    from app import logs, metrics
+
+    settings = get_settings()
+    made = metrics.prepare_multiprocess(workers)
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            log_config=logs.logging_config(settings.log_format, settings.log_level),
+            # AccessLogMiddleware writes the access lines, with the request id.
+            access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_timeout,
+        )
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 @users_app.command("create")

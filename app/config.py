@@ -1,8 +1,8 @@
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -46,6 +46,17 @@ class Settings(BaseSettings):
     idempotency_lease_seconds: float = Field(default=120, gt=0)
     page_limit_default: int = Field(default=100, ge=1)
     page_limit_max: int = Field(default=1000, ge=1)
+    # Exports stream their rows from the database this many at a time.
+    export_batch_rows: int = Field(default=1000, ge=1)
+    # Logs of `crisis-tracker serve`: one JSON object per line, or text for a terminal.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # When set, GET /metrics needs "Authorization: Bearer <this>"; unset, it is open like
+    # /healthz (keep it off the public network).
+    metrics_token: SecretStr | None = None
+    # On SIGTERM the server stops accepting connections and lets requests in flight finish
+    # for up to this many seconds before cancelling them.
+    shutdown_timeout: int = Field(default=30, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,7 +1,6 @@
 """Errors as RFC 9457 problem details, and the one place that renders them."""
 
 import logging
-import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -14,6 +13,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.requests import route_templates
 
 logger = logging.getLogger(__name__)
 
@@ -226,14 +228,17 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method of the resource at the request's path, from the OpenAPI document
-    (Starlette names only the methods of the first route that matched)."""
-    methods: set[str] = set()
-    for template, operations in request.app.openapi()["paths"].items():
-        pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
-        if re.fullmatch(pattern, request.url.path):
-            methods.update(m.upper() for m in operations)
-    return sorted(methods)
+    """Every method of the resource at the request's path (Starlette names only the
+    methods of the first route that matched)."""
+    path = request.url.path
+    return sorted(
+        {
+            m
+            for _t, pattern, methods in route_templates(request.app)
+            if pattern.fullmatch(path)
+            for m in methods
+        }
+    )
 
 
 def _has_valid_token(request: Request) -> bool:
@@ -257,7 +262,43 @@ async def _database_unavailable(_request: Request, exc: Exception) -> JSONRespon
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unexpected error", exc_info=exc)
+    return _internal_error()
+
+
+def _internal_error() -> JSONResponse:
     return problem_response(500, "An unexpected error occurred; it has been logged.")
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an exception that no handler took with a 500 problem, and logs it with its
+    traceback. It runs inside the request-id middleware, so the answer carries X-Request-ID
+    and the log line the request id: Starlette's own last resort (``_unexpected``, kept for
+    errors in the outer middleware) runs outside every middleware."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                # Too late for a problem (a stream broke off): the server drops the
+                # connection, so the client sees an incomplete response.
+                logger.exception("unexpected error after the response started", exc_info=exc)
+                raise
+            logger.exception("unexpected error", exc_info=exc)
+            await _internal_error()(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,22 +1,33 @@
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app import metrics
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.clusters.router import router as clusters_router
 from app.config import get_settings
 from app.crises.router import router as crises_router
 from app.dashboard.router import router as dashboard_router
-from app.errors import install_error_handlers, problem_responses, use_problem_media_type
+from app.db import get_engine
+from app.errors import (
+    UnexpectedErrorMiddleware,
+    install_error_handlers,
+    problem_responses,
+    use_problem_media_type,
+)
+from app.exports.router import router as exports_router
 from app.health import router as health_router
 from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
+from app.logs import AccessLogMiddleware
 from app.reference.router import router as reference_router
 from app.reporting.router import router as reporting_router
-from app.requests import RequestIdMiddleware
+from app.requests import RequestIdMiddleware, route_templates
 from app.sectors.router import router as sectors_router
 from app.sitreps.router import router as sitreps_router
 from app.totals.router import router as totals_router
@@ -30,8 +41,17 @@ Authenticate with `Authorization: Bearer <token>` (tokens come from
 """
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    metrics.watch_pool(get_engine())  # makes the engine object; connects to nothing yet
+    # Built from the OpenAPI document (a fraction of a second): now, not in a request.
+    route_templates(app)
+    yield
+    metrics.process_exit()
+
+
 def create_app() -> FastAPI:
-    app = FastAPI(title="crisis-tracker", version="1", description=DESCRIPTION)
+    app = FastAPI(title="crisis-tracker", version="1", description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     app.add_exception_handler(Replay, replay_response)
     settings = get_settings()
@@ -64,6 +84,11 @@ def create_app() -> FastAPI:
             burst=settings.rate_limit_burst,
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the limits, so that refused requests are counted and logged too; inside the
+    # request id, so that the access line carries it.
+    app.add_middleware(metrics.MetricsMiddleware)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     generate_openapi = app.openapi
 
@@ -84,10 +109,13 @@ def create_app() -> FastAPI:
         imports_router,
         totals_router,
         reporting_router,
+        exports_router,
         audit_router,
     ):
         api.include_router(router)
     app.include_router(health_router)
     app.include_router(dashboard_router)
+    # A route of the application itself, outside the OpenAPI document.
+    app.add_api_route("/metrics", metrics.read_metrics, include_in_schema=False)
     app.include_router(api)
     return app

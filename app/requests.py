@@ -3,8 +3,10 @@
 import re
 import uuid
 from contextvars import ContextVar
+from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -39,3 +41,45 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id.reset(token)
+
+
+def route_template(scope: Scope) -> str:
+    """The path template a request addresses (``/api/v1/sitreps/{sitrep_id}``), for logs
+    and metrics: bounded, unlike raw paths. Known before routing, so requests refused
+    before it (413, 429) have theirs too; a path matching none is ``<unmatched>``."""
+    app = scope.get("app")
+    if app is None:
+        return UNMATCHED
+    best: tuple[tuple[bool, int], str] | None = None
+    for template, pattern, methods in route_templates(app):
+        if pattern.fullmatch(scope["path"]):
+            # As the router would choose: a route of this method, then literal segments
+            # over parameters (/sitreps/batch over /sitreps/{sitrep_id}).
+            rank = (scope["method"] in methods, -template.count("{"))
+            if best is None or rank > best[0]:
+                best = (rank, template)
+    return UNMATCHED if best is None else best[1]
+
+
+UNMATCHED = "<unmatched>"
+Template = tuple[str, re.Pattern[str], frozenset[str]]
+
+
+def route_templates(app: Any) -> list[Template]:
+    """Every path template of the application with its methods: the operations of its
+    OpenAPI document, and the routes it leaves out (/metrics, /docs)."""
+    table: list[Template] | None = getattr(app.state, "route_templates", None)
+    if table is None:
+        paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
+        entries = [(t, {m.upper() for m in operations}) for t, operations in paths.items()]
+        entries += [
+            (route.path, set(route.methods or ()) - {"HEAD"})
+            for route in app.routes
+            if isinstance(route, Route) and route.path not in paths
+        ]
+        table = [
+            (t, re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(t))), frozenset(m))
+            for t, m in entries
+        ]
+        app.state.route_templates = table
+    return table

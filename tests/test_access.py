@@ -90,7 +90,9 @@ def _call(world: World, role: str, method: str, path: str, scope: str) -> Any:
     cluster = "wash" if scope == "out" else "shelter"
     user = world.users[role]
     sitrep_id = world.sitreps[country]
-    url = path.format(sitrep=sitrep_id, crisis=world.crisis_id, country=country, cluster=cluster)
+    url = path.format(
+        sitrep=sitrep_id, crisis=world.crisis_id, country=country, cluster=cluster, format="csv"
+    )
     kwargs: dict[str, Any] = {}
     if method == "POST" and path == "/api/v1/sitreps":
         kwargs["json"] = TCD_NEW if scope == "out" else SDN_NEW
@@ -161,6 +163,20 @@ MATRIX: list[tuple[str, str, str, dict[str, int]]] = [
     ("GET", "/api/v1/reporting/completeness", "any", READERS),
     ("GET", "/api/v1/reporting/completeness?country={country}", "in", READERS),
     ("GET", "/api/v1/reporting/completeness?country={country}", "out", READERS_OUT),
+    ("GET", "/api/v1/exports/totals.{format}", "any", READERS),
+    ("GET", "/api/v1/exports/totals.{format}?country={country}", "in", READERS),
+    ("GET", "/api/v1/exports/totals.{format}?country={country}", "out", READERS_OUT),
+    ("GET", "/api/v1/exports/lines.{format}", "any", ANYONE),
+    ("GET", "/api/v1/exports/lines.{format}?country={country}", "in", ANYONE),
+    (
+        "GET",
+        "/api/v1/exports/lines.{format}?country={country}",
+        "out",
+        READERS_OUT | {"coordinator": 200},
+    ),
+    ("GET", "/api/v1/exports/lines.{format}?sector=shelter", "any", ANYONE),
+    # A coordinator of the shelter cluster asking for another cluster's sector.
+    ("GET", "/api/v1/exports/lines.{format}?sector=wash", "any", READERS),
     ("GET", "/api/v1/audit", "any", {"admin": 200, "hq": 200, "field": 403, "coordinator": 403}),
     (
         "GET",
@@ -447,6 +463,8 @@ PROTECTED = [
     ("GET", "/api/v1/totals"),
     ("GET", "/api/v1/reporting/completeness"),
     ("GET", "/api/v1/clusters/shelter/feed"),
+    ("GET", "/api/v1/exports/totals.csv"),
+    ("GET", "/api/v1/exports/lines.xlsx"),
     ("GET", "/api/v1/audit"),
 ]
 
@@ -466,9 +484,10 @@ def test_protected_list_covers_every_endpoint(app) -> None:
     concrete = {
         (
             method,
-            path.replace("/crises/1", "/crises/{crisis_id}").replace(
-                "/sitreps/1", "/sitreps/{sitrep_id}"
-            ),
+            path.replace("/crises/1", "/crises/{crisis_id}")
+            .replace("/sitreps/1", "/sitreps/{sitrep_id}")
+            .replace(".csv", ".{format}")
+            .replace(".xlsx", ".{format}"),
         )
         for method, path in concrete
     }
@@ -609,7 +628,7 @@ def test_open_endpoints_need_no_token(client, path: str) -> None:
 def test_health_bodies(client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready["status"] == "ok" and ready["database"] == "ok"
+    assert ready["status"] == "ok" and ready["database"] == "ok" and ready["migrations"]
 
 
 def test_open_endpoints_ignore_a_bad_token(client) -> None:

@@ -258,6 +258,7 @@ PATH_DEFAULTS = {
     "sitrep_id": lambda path: STATE["sitrep_id"][0],
     "crisis_id": lambda path: STATE["crisis_id"][0],
     "code": lambda path: "wash" if path.startswith("/api/v1/clusters/") else "SDN",
+    "format": lambda path: "csv",
 }
 HEADER_DEFAULTS = {"if-match": "*"}
 JSON = "application/json"

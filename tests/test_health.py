@@ -1,8 +1,14 @@
+from collections.abc import Iterator
+
 import pytest
-from sqlalchemy import create_engine
+from alembic import command
+from sqlalchemy import Engine, create_engine, text
 
 from app import health
+from app.db import alembic_config, make_engine
 from tests.factories import assert_problem
+
+HEAD = health.shipped_migrations().get_heads()[0]
 
 
 def test_healthz_needs_no_token(client) -> None:
@@ -12,7 +18,7 @@ def test_healthz_needs_no_token(client) -> None:
 
 def test_readyz_says_the_database_answers(client) -> None:
     response = client.get("/readyz")
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "migrations": HEAD}
 
 
 def test_readyz_is_503_when_the_database_does_not_answer(
@@ -57,3 +63,51 @@ def test_openapi_declares_errors_as_problem_json(client) -> None:
     validation = amend["422"]["content"]["application/problem+json"]["schema"]
     assert validation == {"$ref": "#/components/schemas/ValidationProblem"}
     assert list(amend["200"]["content"]) == ["application/json"]
+
+
+@pytest.fixture
+def other_database(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, Engine]]:
+    """A database of its own, which /readyz looks at instead of the test database."""
+    engine = make_engine(empty_database_url)
+    monkeypatch.setattr(health, "get_engine", lambda: engine)
+    yield empty_database_url, engine
+    engine.dispose()
+
+
+def test_readyz_is_503_while_migrations_are_pending(client, other_database) -> None:
+    url, _engine = other_database
+    older = health.shipped_migrations().get_revision(HEAD).down_revision
+    assert isinstance(older, str)
+    command.upgrade(alembic_config(url), older)
+
+    response = client.get("/readyz")
+    body = assert_problem(response, 503)
+    assert body["type"] == "urn:crisis-tracker:problem:migrations-pending"
+    assert body["current_revision"] == older and body["head_revision"] == HEAD
+    assert older in body["detail"] and HEAD in body["detail"]
+    assert "crisis-tracker db upgrade" in body["detail"]
+    assert response.headers["Retry-After"]
+
+    command.upgrade(alembic_config(url), "head")
+    assert client.get("/readyz").json() == {"status": "ok", "database": "ok", "migrations": HEAD}
+
+
+def test_readyz_is_503_on_a_database_never_migrated(client, other_database) -> None:
+    body = assert_problem(client.get("/readyz"), 503)
+    assert body["current_revision"] is None and body["head_revision"] == HEAD
+    assert "empty database" in body["detail"]
+
+
+def test_readyz_is_ready_on_a_database_a_newer_release_migrated(client, other_database) -> None:
+    """During a rolling upgrade the new release migrates first; the old one keeps serving."""
+    url, engine = other_database
+    command.upgrade(alembic_config(url), "head")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed0001'"))
+    assert client.get("/readyz").json() == {
+        "status": "ok",
+        "database": "ok",
+        "migrations": "f00dfeed0001",
+    }

@@ -208,3 +208,16 @@ def require_cluster(user: User, cluster: str) -> None:
         raise Forbidden(
             f"{cluster} is not one of your clusters ({', '.join(sorted(user.cluster_codes))})."
         )
+
+
+def narrow_sectors(user: User, requested: Iterable[str] | None) -> list[str] | None:
+    """The sectors a query may cover: what was asked for, within a coordinator's clusters.
+    None means no restriction at all."""
+    if user.role != Role.coordinator:
+        return None if requested is None else list(requested)
+    if requested is None:
+        return [s for code in sorted(user.cluster_codes) for s in clusters.CLUSTERS[code].sectors]
+    requested = list(requested)
+    for sector in requested:
+        require_cluster(user, clusters.cluster_of_sector(sector).code)
+    return requested

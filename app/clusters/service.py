@@ -1,6 +1,8 @@
 """Clusters, the sectors they coordinate, and their feeds of sitrep lines."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -169,10 +171,13 @@ def feed(
     rows = session.execute(query.limit(limit)).all()
     if len(rows) == limit or (rows and since is not None):
         caught_up = rows[-1].feed_seq
-    return Feed(items=[_item(row) for row in rows], next_cursor=encode_cursor("feed", [caught_up]))
+    return Feed(
+        items=[feed_item(row) for row in rows], next_cursor=encode_cursor("feed", [caught_up])
+    )
 
 
-def _item(row: Row[Any]) -> dict[str, Any]:
+def feed_item(row: Row[Any]) -> dict[str, Any]:
+    """A feed item (FeedItem's shape) from a row of FEED_COLUMNS."""
     (
         line_id, sitrep_id, revision, status, country, admin1, admin2, sector, division, phase,
         crisis_id, period_start, period_end, reached, reached_new, targeted, women, men, girls,
@@ -209,16 +214,36 @@ def json_bytes(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_UTC_Z)
 
 
+def sector_indicators(sector_codes: Iterable[str]) -> list[str]:
+    """The indicator columns of these sectors, in sector order."""
+    return [i.code for s in sector_codes for i in sectors.SECTORS[s].indicators]
+
+
+def hxl_header(indicators: list[str]) -> tuple[list[str], list[str]]:
+    """Column names and HXL hashtags of feed items with these indicator columns."""
+    names = [field for field, _tag in HXL_COLUMNS] + indicators
+    tags = [tag for _field, tag in HXL_COLUMNS] + [f"#indicator+{i}" for i in indicators]
+    return names, tags
+
+
+def hxl_values(item: dict[str, Any], indicators: list[str], *, typed: bool = False) -> list[Any]:
+    """A feed item as one row under ``hxl_header``: disaggregation and indicators flattened.
+    ``typed`` turns decimal indicators (strings in JSON, so that no cent is lost) into
+    Decimal, for spreadsheets."""
+    flat = dict(item)
+    flat.update(flat.pop("disaggregation") or dict.fromkeys(("women", "men", "girls", "boys")))
+    values = [flat[field] for field, _tag in HXL_COLUMNS]
+    found = [flat["indicators"].get(i) for i in indicators]
+    if typed:
+        found = [Decimal(v) if isinstance(v, str) else v for v in found]
+    return values + found
+
+
 def hxl_rows(cluster: Cluster, page: Feed) -> list[list[object]]:
     """The page as HXL JSON: column names, then hashtags, then one row per item. Each
     indicator of the cluster's sectors is a column ``#indicator+<name>``."""
-    indicators = [i.code for s in cluster.sectors for i in sectors.SECTORS[s].indicators]
-    header = [field for field, _tag in HXL_COLUMNS] + indicators
-    tags = [tag for _field, tag in HXL_COLUMNS] + [f"#indicator+{i}" for i in indicators]
+    indicators = sector_indicators(cluster.sectors)
+    header, tags = hxl_header(indicators)
     rows: list[list[object]] = [list(header), list(tags)]
-    for item in page.items:
-        flat = dict(item)
-        flat.update(flat.pop("disaggregation") or dict.fromkeys(("women", "men", "girls", "boys")))
-        values = [flat[field] for field, _tag in HXL_COLUMNS]
-        rows.append(values + [flat["indicators"].get(i) for i in indicators])
+    rows.extend(hxl_values(item, indicators) for item in page.items)
     return rows

@@ -16,6 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Select, and_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from app import metrics
 from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Role, User
@@ -131,6 +132,7 @@ def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
         user=user,
         after=_revision_document(revision),
     )
+    metrics.count_sitrep(session, "submitted")
     return sitrep
 
 
@@ -238,6 +240,7 @@ def amend(
         before=_revision_document(previous),
         after=_revision_document(revision),
     )
+    metrics.count_sitrep(session, "amended")
     return sitrep
 
 
@@ -273,6 +276,7 @@ def withdraw(
         before={"status": SitrepStatus.submitted.value, "revision": sitrep.revision},
         after={"status": sitrep.status, "revision": sitrep.revision, "reason": reason},
     )
+    metrics.count_sitrep(session, "withdrawn")
     return sitrep
 
 

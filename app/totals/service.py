@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Label,
+    RowMapping,
     Select,
     SQLColumnExpression,
     case,
@@ -112,24 +113,32 @@ LINES = Source(
 
 
 def totals(session: Session, *, query: TotalsQuery, user: User) -> Totals:
+    rows = session.execute(scoped_select(query, user=user)).mappings()
+    return Totals(rows=[totals_row(query, row) for row in rows])
+
+
+def scoped_select(query: TotalsQuery, *, user: User) -> Select[Any]:
+    """The totals a user may read, as one SQL statement (a 403 when they may not)."""
     auth.require_role(user, Role.field, Role.hq, Role.admin)
-    countries = auth.narrow_countries(user, query.countries)
-    rows = session.execute(totals_select(query, countries=countries)).mappings()
-    fields = [FIELD_OF_GROUP.get(g, g) for g in GROUPS if g in query.group_by]
-    return Totals(
-        rows=[
-            TotalsRow(
-                country=row["country"],
-                year=row["year"],
-                **{f: row[f] for f in fields},
-                people_reached=row["people_reached"],
-                people_reached_unique=row["people_reached_unique"],
-                people_reached_in_periods=row["people_reached_in_periods"],
-                people_targeted=row["people_targeted"],
-                lines=row["lines"],
-            )
-            for row in rows
-        ]
+    return totals_select(query, countries=auth.narrow_countries(user, query.countries))
+
+
+def group_fields(query: TotalsQuery) -> list[str]:
+    """The fields of a row besides country, year and the figures, in column order."""
+    return [FIELD_OF_GROUP.get(g, g) for g in GROUPS if g in query.group_by]
+
+
+def totals_row(query: TotalsQuery, row: RowMapping) -> TotalsRow:
+    """A row of ``totals_select``; only the grouped fields are set."""
+    return TotalsRow(
+        country=row["country"],
+        year=row["year"],
+        **{f: row[f] for f in group_fields(query)},
+        people_reached=row["people_reached"],
+        people_reached_unique=row["people_reached_unique"],
+        people_reached_in_periods=row["people_reached_in_periods"],
+        people_targeted=row["people_targeted"],
+        lines=row["lines"],
     )
 
 
