@@ -15,6 +15,7 @@ TABLES = {
     "sitreps",
     "totals_cells",
     "totals_places",
+    "totals_slots",
     "user_clusters",
     "user_countries",
     "users",
@@ -57,7 +58,7 @@ def test_the_totals_cells_migration_sums_the_lines_already_stored(
     from app.auth.models import Role
     from app.sitreps import service as sitreps
     from app.sitreps.schemas import SitrepCreate
-    from app.totals.models import TotalsCell, TotalsPlace
+    from app.totals.models import TotalsCell, TotalsPlace, TotalsSlot
     from tests.factories import line, sitrep
 
     config = alembic_config(empty_database_url)
@@ -90,7 +91,15 @@ def test_the_totals_cells_migration_sums_the_lines_already_stored(
                 for p in session.scalars(select(TotalsPlace).order_by(TotalsPlace.admin1))
             ]
 
-    kept, kept_places = cells(), places()
+    def slots() -> list[tuple[object, ...]]:
+        with Session(engine) as session:
+            return [
+                (s.sector, s.reached, s.in_periods, s.lines)
+                for s in session.scalars(select(TotalsSlot).order_by(TotalsSlot.sector))
+            ]
+
+    kept, kept_places, kept_slots = cells(), places(), slots()
+    assert kept_slots == [("shelter", 600, 2000, 2), ("wash", 100, 100, 2)]
     assert kept_places == [(2024, "", "", 0, 100, 100, 2), (2024, "SD01", "", 600, 0, 2000, 2)]
     assert kept == [
         (2024, "SDN", "shelter", "SD01", "", 0, 600, 2),
@@ -101,4 +110,5 @@ def test_the_totals_cells_migration_sums_the_lines_already_stored(
     command.upgrade(config, "head")
     assert cells() == kept
     assert places() == kept_places
+    assert slots() == kept_slots
     engine.dispose()

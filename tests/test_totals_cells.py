@@ -23,7 +23,7 @@ from app.errors import Conflict
 from app.sectors.service import SECTORS
 from app.sitreps.models import Sitrep, SitrepLine, SitrepRevision
 from app.totals import service as totals
-from app.totals.models import TotalsCell, TotalsPlace
+from app.totals.models import TotalsCell, TotalsPlace, TotalsSlot
 from tests.test_totals import (
     all_group_bys,
     amend,
@@ -93,8 +93,14 @@ def people(session: Session) -> tuple[User, User, list[int]]:
 
 
 def forget_sitreps(session: Session) -> None:
-    for model in (AuditEvent, SitrepRevision, SitrepLine, Sitrep, TotalsCell, TotalsPlace):
+    summaries = (TotalsCell, TotalsPlace, TotalsSlot)
+    for model in (AuditEvent, SitrepRevision, SitrepLine, Sitrep, *summaries):
         session.execute(delete(model))
+
+
+def slots(session: Session) -> list[tuple[Any, ...]]:
+    table = TotalsSlot.__table__
+    return [tuple(row) for row in session.execute(select(table).order_by(*table.primary_key))]
 
 
 def places(session: Session) -> list[tuple[Any, ...]]:
@@ -197,11 +203,12 @@ def test_cells_equal_the_recount_after_any_writes(
             assert shown == expected_totals(kept, group_by), (group_by, filters)
 
     # The cells are exactly what a rebuild from the lines gives: no drift, no empty cells.
-    kept_cells, kept_places = cells(session), places(session)
-    assert all(row[-1] > 0 for row in kept_cells + kept_places)
+    kept_cells, kept_places, kept_slots = cells(session), places(session), slots(session)
+    assert all(row[-1] > 0 for row in kept_cells + kept_places + kept_slots)
     totals.rebuild_cells(session)
     assert cells(session) == kept_cells
     assert places(session) == kept_places
+    assert slots(session) == kept_slots
 
 
 def test_places_have_a_column_for_every_sector() -> None:
@@ -227,10 +234,9 @@ def test_withdrawing_the_last_line_of_a_cell_removes_the_cell(session: Session, 
         end="2024-03-31",
     )
     assert len(cells(session)) == 1
-    assert len(places(session)) == 1
+    assert len(places(session)) == len(slots(session)) == 1
     withdraw(session, officer, s)
-    assert cells(session) == []
-    assert places(session) == []
+    assert cells(session) == places(session) == slots(session) == []
     assert totals.totals(session, query=totals.TotalsQuery(), user=hq).rows == []
 
 

@@ -61,3 +61,23 @@ class TotalsPlace(Base):
     in_periods: Mapped[int] = mapped_column(BigInteger)
     targeted: Mapped[int] = mapped_column(BigInteger)
     lines: Mapped[int] = mapped_column(Integer)
+
+
+class TotalsSlot(Base):
+    """The live lines of one (year, country, sector, division, phase, crisis), summed over
+    their locations: what totals grouped by sector (and not by admin1) read, since a
+    sector's reach at every location adds up to its reach, whatever the locations."""
+
+    __tablename__ = "totals_slots"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    country: Mapped[str] = mapped_column(String(3), primary_key=True)
+    sector: Mapped[str] = mapped_column(String(10), primary_key=True)
+    division: Mapped[str] = mapped_column(String(10), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(15), primary_key=True)
+    crisis_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    reached: Mapped[int] = mapped_column(BigInteger)
+    in_periods: Mapped[int] = mapped_column(BigInteger)
+    targeted: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[int] = mapped_column(Integer)

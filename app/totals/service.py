@@ -40,7 +40,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.auth import service as auth
 from app.auth.models import Role, User
 from app.sitreps.models import LIVE_LINE, SitrepLine
-from app.totals.models import NO_AREA, NO_CRISIS, TotalsCell, TotalsPlace
+from app.totals.models import NO_AREA, NO_CRISIS, TotalsCell, TotalsPlace, TotalsSlot
 from app.totals.schemas import Totals, TotalsRow
 
 # group_by names, in the order rows are sorted by, and the field each one fills.
@@ -90,6 +90,22 @@ CELLS = Source(
     in_periods=TotalsCell.in_periods,
     targeted=TotalsCell.targeted,
     lines=TotalsCell.lines,
+    where=(),
+)
+SLOTS = Source(
+    columns={
+        "country": TotalsSlot.country,
+        "year": TotalsSlot.year,
+        "sector": TotalsSlot.sector,
+        "division": TotalsSlot.division,
+        "phase": TotalsSlot.phase,
+        "crisis": func.nullif(TotalsSlot.crisis_id, NO_CRISIS),
+    },
+    location={},
+    reached=TotalsSlot.reached,
+    in_periods=TotalsSlot.in_periods,
+    targeted=TotalsSlot.targeted,
+    lines=TotalsSlot.lines,
     where=(),
 )
 LINES = Source(
@@ -146,6 +162,8 @@ def totals_select(
     query: TotalsQuery, *, countries: list[str] | None, source: Source = CELLS
 ) -> Select[Any]:
     """The totals as one SQL statement (``countries`` already narrowed to the user's scope)."""
+    if source is CELLS and "sector" in query.group_by and "admin1" not in query.group_by:
+        source = SLOTS
     c = source.columns
     keys: list[Label[Any]] = [
         c["country"].label("country"),
@@ -338,13 +356,19 @@ def apply_changes(
         place[-3] += d[1]
         place[-2] += d[2]
         place[-1] += d[3]
+    slots: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(CELL_FIGURES))
+    for key, d in deltas.items():
+        slot = slots[key[:6]]
+        for i, value in enumerate(d):
+            slot[i] += value
     _add(session, TotalsCell, CELL_KEY, CELL_FIGURES, deltas)
     _add(session, TotalsPlace, PLACE_KEY, PLACE_FIGURES, places)
+    _add(session, TotalsSlot, CELL_KEY[:6], CELL_FIGURES, slots)
 
 
 def _add(
     session: Session,
-    model: type[TotalsCell] | type[TotalsPlace],
+    model: type[TotalsCell] | type[TotalsPlace] | type[TotalsSlot],
     key_names: tuple[str, ...],
     figures: tuple[str, ...],
     deltas: dict[tuple[Any, ...], list[int]],
@@ -378,8 +402,8 @@ def _add(
 
 
 def rebuild_cells(session: Session) -> None:
-    """Recomputes every cell and place from the live lines: for bulk loads that bypass the
-    service."""
+    """Recomputes every cell, slot and place from the live lines: for bulk loads that
+    bypass the service."""
     for statement in rebuild_statements():
         session.execute(statement)
 
@@ -409,6 +433,19 @@ def rebuild_statements() -> list[Executable]:
             )
             .where(LIVE_LINE)
             .group_by(*keys),
+        ),
+        delete(TotalsSlot),
+        insert(TotalsSlot).from_select(
+            [*CELL_KEY[:6], *CELL_FIGURES],
+            select(
+                *keys[:6],
+                func.sum(line.people_reached_new),
+                func.sum(line.people_reached),
+                func.sum(func.coalesce(line.people_targeted, 0)),
+                func.count(),
+            )
+            .where(LIVE_LINE)
+            .group_by(*keys[:6]),
         ),
         delete(TotalsPlace),
         insert(TotalsPlace).from_select(

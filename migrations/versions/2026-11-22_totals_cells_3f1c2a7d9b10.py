@@ -1,4 +1,4 @@
-"""totals cells and places: live lines summed per slot and year, and per place and year
+"""totals cells, slots and places: live lines summed for fast totals
 
 Revision ID: 3f1c2a7d9b10
 Revises: 98005732951d
@@ -95,7 +95,42 @@ def upgrade() -> None:
         """
     )
 
+    op.create_table(
+        "totals_slots",
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("country", sa.String(length=3), nullable=False),
+        sa.Column("sector", sa.String(length=10), nullable=False),
+        sa.Column("division", sa.String(length=10), nullable=False),
+        sa.Column("phase", sa.String(length=15), nullable=False),
+        sa.Column("crisis_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("reached", sa.BigInteger(), nullable=False),
+        sa.Column("in_periods", sa.BigInteger(), nullable=False),
+        sa.Column("targeted", sa.BigInteger(), nullable=False),
+        sa.Column("lines", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "year",
+            "country",
+            "sector",
+            "division",
+            "phase",
+            "crisis_id",
+            name=op.f("pk_totals_slots"),
+        ),
+        sqlite_with_rowid=False,
+    )
+    op.execute(
+        """
+        INSERT INTO totals_slots (year, country, sector, division, phase, crisis_id, reached,
+                                  in_periods, targeted, lines)
+        SELECT year, country, sector, division, phase, crisis_id, SUM(reached),
+               SUM(in_periods), SUM(targeted), SUM(lines)
+        FROM totals_cells
+        GROUP BY year, country, sector, division, phase, crisis_id
+        """
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("totals_slots")
     op.drop_table("totals_places")
     op.drop_table("totals_cells")
