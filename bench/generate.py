@@ -1427,6 +1427,7 @@ class PostgresTarget:
                 "sitreps",
                 "totals_cells",
                 "totals_places",
+                "totals_slots",
             ):
                 cur.execute(f"VACUUM (ANALYZE) {table}")
         self.connection.autocommit = False
