@@ -24,7 +24,8 @@ from app.reporting.schemas import (
     MonthState,
     OfficeCompleteness,
 )
-from app.sitreps.models import LIVE, LIVE_LINE, Sitrep, SitrepLine
+from app.sitreps.models import LIVE, Sitrep
+from app.totals import service as totals
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class CompletenessQuery:
 def completeness(session: Session, *, query: CompletenessQuery, user: User) -> Completeness:
     auth.require_role(user, Role.field, Role.hq, Role.admin)
     countries = auth.narrow_countries(user, query.countries)
-    years = _years(session, countries=countries, crisis_id=query.crisis_id)
+    years = totals.years(session, countries=countries, crisis_id=query.crisis_id)
     year = query.year if query.year is not None else (years[-1] if years else query.as_of.year)
     offices = session.execute(_offices(countries=countries, crisis_id=query.crisis_id)).all()
     counts: dict[tuple[str, int], int] = {
@@ -87,16 +88,6 @@ def _state(year: int, month: int, sitreps: int, *, since: date, as_of: date) -> 
     if last_day < since:
         return MonthState.not_expected
     return MonthState.missing
-
-
-def _years(session: Session, *, countries: list[str] | None, crisis_id: int | None) -> list[int]:
-    """Years with live lines, as totals count them (the year of the period's end)."""
-    query = select(SitrepLine.year).where(LIVE_LINE).distinct().order_by(SitrepLine.year)
-    if countries is not None:
-        query = query.where(SitrepLine.country.in_(countries))
-    if crisis_id is not None:
-        query = query.where(SitrepLine.crisis_id == crisis_id)
-    return list(session.scalars(query))
 
 
 def _offices(*, countries: list[str] | None, crisis_id: int | None) -> Select[Any]:

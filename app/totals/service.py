@@ -139,6 +139,16 @@ def scoped_select(query: TotalsQuery, *, user: User) -> Select[Any]:
     return totals_select(query, countries=auth.narrow_countries(user, query.countries))
 
 
+def years(session: Session, *, countries: list[str] | None, crisis_id: int | None) -> list[int]:
+    """Years with live lines, as totals count them (the year of the period's end)."""
+    query = select(TotalsSlot.year).distinct().order_by(TotalsSlot.year)
+    if countries is not None:
+        query = query.where(TotalsSlot.country.in_(countries))
+    if crisis_id is not None:
+        query = query.where(TotalsSlot.crisis_id == crisis_id)
+    return list(session.scalars(query))
+
+
 def group_fields(query: TotalsQuery) -> list[str]:
     """The fields of a row besides country, year and the figures, in column order."""
     return [FIELD_OF_GROUP.get(g, g) for g in GROUPS if g in query.group_by]
