@@ -332,7 +332,7 @@ def measure_totals(results: Results, raw: Raw, client: Http, runs: int) -> None:
             "totals",
             f"{label} over HTTP, p50",
             ms(p50(over_http)),
-            "from-scratch GROUP BY over all lines",
+            "the same rules over its lines, from scratch",
             ms(p50(scratch)),
             f"{speedup:,.1f}x faster",
         )
