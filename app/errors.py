@@ -118,12 +118,100 @@ class ValidationProblem(Problem):
     errors: list[ProblemError]
 
 
+def _example(status: int, type_: str, detail: str, **extensions: Any) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extensions,
+    }
+
+
+# What a client meets for each status, as the service words it: one example per status, in
+# the OpenAPI document of every operation that can answer it.
+PROBLEM_EXAMPLES: dict[int, dict[str, Any]] = {
+    400: _example(
+        400,
+        "urn:crisis-tracker:problem:malformed-cursor",
+        "The cursor is malformed: pass back a next_cursor exactly as this endpoint returned it.",
+    ),
+    401: _example(401, Unauthorized.type, "Send an API token as 'Authorization: Bearer <token>'."),
+    403: _example(403, Forbidden.type, "SDN is not one of your countries (TCD)."),
+    404: _example(404, NotFound.type, "There is no sitrep 42."),
+    409: _example(
+        409,
+        Conflict.type,
+        "Sitrep 42 already reports shelter/hod/response at SD01 for 2024-03-01..2024-03-31, "
+        "which overlaps this period; amend sitrep 42 instead of submitting a second one.",
+        conflicting_sitrep_id=42,
+        slot={
+            "crisis_id": 7,
+            "country": "SDN",
+            "sector": "shelter",
+            "division": "hod",
+            "phase": "response",
+            "admin1": "SD01",
+            "admin2": None,
+        },
+    ),
+    412: _example(
+        412,
+        PreconditionFailed.type,
+        'Sitrep 42 has changed (its ETag is now "42-2-submitted", revision 2, submitted); read '
+        "it again and redo your change.",
+        current_etag='"42-2-submitted"',
+    ),
+    413: _example(
+        413,
+        "urn:crisis-tracker:problem:body-too-large",
+        "The request body is larger than 16,777,216 bytes; split it (a batch into smaller "
+        "batches, a file into smaller files).",
+    ),
+    415: _example(
+        415,
+        "urn:crisis-tracker:problem:unsupported-media-type",
+        "Send the sheet as the request body with Content-Type text/csv or "
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet, not text/plain.",
+    ),
+    422: _example(
+        422,
+        ValidationFailed.type,
+        "body.lines.0.admin1: ET01 is in ETH, not SDN (and 1 more)",
+        errors=[
+            {"loc": ["body", "lines", 0, "admin1"], "msg": "ET01 is in ETH, not SDN"},
+            {
+                "loc": ["body", "lines", 1, "disaggregation"],
+                "msg": "women, men, girls and boys add up to 2021, not to people_reached (2500)",
+            },
+        ],
+    ),
+    428: _example(
+        428,
+        PreconditionRequired.type,
+        "Send the sitrep's current ETag in If-Match, so that an edit based on an older "
+        "revision cannot overwrite a newer one.",
+    ),
+    429: _example(
+        429,
+        "urn:crisis-tracker:problem:rate-limited",
+        "Too many requests with this token; slow down and retry after the number of seconds "
+        "in Retry-After.",
+    ),
+    503: _example(
+        503, ServiceUnavailable.type, "The database is not answering; try again shortly."
+    ),
+}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the problem statuses an operation can return."""
+    """OpenAPI ``responses`` for the problem statuses an operation can return, each with an
+    example (``use_problem_media_type`` files it under application/problem+json)."""
     return {
         status: {
             "model": ValidationProblem if status == 422 else Problem,
             "description": HTTPStatus(status).phrase,
+            "content": {"application/json": {"example": PROBLEM_EXAMPLES[status]}},
         }
         for status in statuses
     }

@@ -11,7 +11,14 @@ from app.errors import ServiceUnavailable, problem_responses
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    responses={
+        200: {"content": {"application/json": {"example": {"status": "ok"}}}},
+        # Every request, this one too, passes the body size limit.
+        **problem_responses(413),
+    },
+)
 def healthz() -> dict[str, str]:
     """200 while the process is up."""
     return {"status": "ok"}
@@ -33,7 +40,19 @@ class MigrationsPending(ServiceUnavailable):
     type = "urn:crisis-tracker:problem:migrations-pending"
 
 
-@router.get("/readyz", responses=problem_responses(503))
+@router.get(
+    "/readyz",
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {"status": "ok", "database": "ok", "migrations": "3f1c2a7d9b10"}
+                }
+            }
+        },
+        **problem_responses(503),
+    },
+)
 def readyz() -> dict[str, str]:
     """200 when the database answers and its schema is at the head of the migrations this
     release ships: `{"status": "ok", "database": "ok", "migrations": "<revision>"}`.

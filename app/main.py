@@ -50,6 +50,48 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     metrics.process_exit()
 
 
+def _allows_null(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null" or any(
+        branch.get("type") == "null" for branch in schema.get("anyOf", [])
+    )
+
+
+def _restore_nulls(openapi: dict[str, Any], schema: dict[str, Any], value: Any) -> None:
+    """Puts back the nulls of required fields in ``value``, an example of ``schema``."""
+    while "$ref" in schema:
+        schema = openapi["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    for branch in schema.get("anyOf", []):
+        _restore_nulls(openapi, branch, value)
+    if isinstance(value, list) and "items" in schema:
+        for item in value:
+            _restore_nulls(openapi, schema["items"], item)
+    elif isinstance(value, dict) and schema.get("type") == "object":
+        properties = schema.get("properties", {})
+        for name in schema.get("required", []):
+            if name not in value and _allows_null(properties.get(name, {})):
+                value[name] = None
+        for name, member in value.items():
+            if name in properties:
+                _restore_nulls(openapi, properties[name], member)
+
+
+def restore_example_nulls(openapi: dict[str, Any]) -> None:
+    """FastAPI writes the document without any null (``exclude_none``), examples included,
+    which leaves them without the required fields whose value is null (a line's admin2):
+    put those back, so that every example is valid against its schema."""
+    for schema in openapi.get("components", {}).get("schemas", {}).values():
+        for example in schema.get("examples", []):
+            _restore_nulls(openapi, schema, example)
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            contents = [operation.get("requestBody", {}).get("content", {})]
+            contents += [r.get("content", {}) for r in operation.get("responses", {}).values()]
+            for media in (m for content in contents for m in content.values()):
+                examples = [e["value"] for e in media.get("examples", {}).values()]
+                for example in [media["example"]] if "example" in media else examples:
+                    _restore_nulls(openapi, media.get("schema", {}), example)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="crisis-tracker", version="1", description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
@@ -94,7 +136,9 @@ def create_app() -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            use_problem_media_type(generate_openapi())
+            document = generate_openapi()
+            use_problem_media_type(document)
+            restore_example_nulls(document)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -21,6 +21,14 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None
 
 
+def page_example(item: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` with an example 200 page: the first example of ``item``'s
+    schema, and a cursor to the next page."""
+    example = item.model_json_schema()["examples"][0]
+    page = {"items": [example], "next_cursor": "eyJrIjoic2l0cmVwIiwidiI6WzQyXX0"}
+    return {200: {"content": {"application/json": {"example": page}}}}
+
+
 def keyset_page(
     fetched: Sequence[R], *, limit: int, kind: str, key: Callable[[R], list[int]]
 ) -> tuple[Sequence[R], str | None]:

@@ -7,12 +7,16 @@ from app.audit.schemas import AuditEventRead, EntityType, FilterText, FilterTime
 from app.auth.dependencies import CurrentUser
 from app.db import QueryId, SessionDep
 from app.errors import problem_responses
-from app.pagination import Page, PageDep
+from app.pagination import Page, PageDep, page_example
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("", response_model=Page[AuditEventRead], responses=problem_responses(400, 403))
+@router.get(
+    "",
+    response_model=Page[AuditEventRead],
+    responses={**problem_responses(400, 403), **page_example(AuditEventRead)},
+)
 def list_audit_events(
     session: SessionDep,
     user: CurrentUser,

@@ -1,9 +1,10 @@
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
 from app.schemas import no_nul
+from app.sitreps.schemas import SITREP_REVISION_EXAMPLE
 
 EntityType = Literal["sitrep", "crisis", "user", "token", "import"]
 
@@ -25,6 +26,29 @@ FilterTime = Annotated[AwareDatetime | None, AfterValidator(_in_utc_range)]
 
 
 class AuditEventRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 981,
+                    "occurred_at": SITREP_REVISION_EXAMPLE["submitted_at"],
+                    "actor": "amal.hassan",
+                    "action": "sitrep.submit",
+                    "entity_type": "sitrep",
+                    "entity_id": 42,
+                    "request_id": "6c50cbb416fd46e98b9edbef38bdf61e",
+                    "before": None,
+                    # The sitrep as accepted; who and when are the event's own.
+                    "after": {
+                        k: v
+                        for k, v in SITREP_REVISION_EXAMPLE.items()
+                        if k not in ("submitted_by", "submitted_at")
+                    },
+                }
+            ]
+        }
+    )
+
     id: int
     occurred_at: datetime
     actor: str

@@ -5,13 +5,19 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import CurrentUser
 from app.clusters import service as clusters
-from app.clusters.schemas import ClusterRead, FeedPage
+from app.clusters.schemas import FEED_CURSOR_EXAMPLE, FEED_ITEM_EXAMPLE, ClusterRead, FeedPage
 from app.db import SessionDep
 from app.errors import problem_responses
 from app.pagination import checked_limit
 from app.reference.dependencies import CountryList
 
 router = APIRouter(prefix="/clusters", tags=["clusters"])
+
+# The feed example of FeedPage, as format=hxl writes it.
+_HXL_EXAMPLE = clusters.hxl_rows(
+    clusters.CLUSTERS["shelter"],
+    clusters.Feed(items=[FEED_ITEM_EXAMPLE], next_cursor=FEED_CURSOR_EXAMPLE),
+)
 
 
 @router.get("", response_model=list[ClusterRead])
@@ -33,7 +39,20 @@ def list_clusters(_user: CurrentUser) -> list[ClusterRead]:
     "/{code}/feed",
     response_model=FeedPage,
     responses={
-        200: {"description": "A page of feed items; with `format=hxl`, HXL JSON rows."},
+        200: {
+            "description": "A page of feed items; with `format=hxl`, HXL JSON rows.",
+            "content": {
+                "application/json": {
+                    "examples": {
+                        "json": {
+                            "summary": "format=json (the default)",
+                            "value": FeedPage.model_json_schema()["examples"][0],
+                        },
+                        "hxl": {"summary": "format=hxl", "value": _HXL_EXAMPLE},
+                    }
+                }
+            },
+        },
         **problem_responses(400, 403, 404),
     },
 )

@@ -9,7 +9,7 @@ from app.crises.schemas import CrisisCreate, CrisisRead
 from app.db import PathId, SessionDep
 from app.errors import problem_responses
 from app.idempotency.dependencies import IdempotencyDep
-from app.pagination import Page, PageDep
+from app.pagination import Page, PageDep, page_example
 from app.reference.dependencies import CountryList
 
 router = APIRouter(prefix="/crises", tags=["crises"])
@@ -37,7 +37,11 @@ def create_crisis(
     )
 
 
-@router.get("", response_model=Page[CrisisRead], responses=problem_responses(400))
+@router.get(
+    "",
+    response_model=Page[CrisisRead],
+    responses={**problem_responses(400), **page_example(CrisisRead)},
+)
 def list_crises(
     session: SessionDep,
     _user: CurrentUser,

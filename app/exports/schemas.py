@@ -1,9 +1,11 @@
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from app.clusters.schemas import FeedItem
+from app.clusters.schemas import FEED_ITEM_EXAMPLE, FeedItem
 
 
 class LinesExport(BaseModel):
     """The JSON export of sitrep lines: the items of the cluster feed, all of them."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [FEED_ITEM_EXAMPLE]}]})
 
     items: list[FeedItem]

@@ -8,7 +8,7 @@ from app.errors import problem_responses
 from app.idempotency.dependencies import IdempotencyDep
 from app.imports import service as imports
 from app.imports.dependencies import UploadDep
-from app.imports.schemas import ImportOptions, ImportRead
+from app.imports.schemas import SHEET_CSV_EXAMPLE, ImportOptions, ImportRead
 from app.imports.sheets import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 
 router = APIRouter(prefix="/imports", tags=["imports"], responses=problem_responses(403))
@@ -18,7 +18,7 @@ _SHEET_BODY: dict[str, Any] = {
         "required": True,
         "description": "The sheet itself, as the whole body.",
         "content": {
-            CSV_MEDIA_TYPE: {"schema": {"type": "string"}},
+            CSV_MEDIA_TYPE: {"schema": {"type": "string"}, "example": SHEET_CSV_EXAMPLE},
             XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
         },
     }

@@ -3,7 +3,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.db import MAX_ID
 from app.errors import Problem
@@ -11,6 +11,14 @@ from app.schemas import RequestModel
 from app.sitreps.schemas import DivisionCode, PhaseCode
 
 FileFormat = Literal["csv", "xlsx"]
+
+# A 5W sheet of Sudan's office for February 2024 (p-codes, or admin names the import
+# resolves), and the report of its dry run.
+SHEET_CSV_EXAMPLE = """\
+country,period_start,period_end,sector,division,phase,admin1,admin2,people_reached,women,men,girls,boys
+SDN,2024-02-01,2024-02-29,shelter,hod,response,SD01,,1200,400,300,260,240
+SDN,2024-02-01,2024-02-29,wash,hod,response,North Darfur,Al Fasher,2500,800,700,520,480
+"""
 
 # "FIELD=COLUMN": take a field from the column with this header (or HXL hashtag).
 COLUMN_MAPPING = re.compile(r"^\s*(?P<field>[A-Za-z0-9_]+)\s*=\s*(?P<column>\S.*?)\s*$")
@@ -122,6 +130,81 @@ class ImportedSitrep(BaseModel):
 
 
 class ImportRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "format": "csv",
+                    "hxl": False,
+                    "dry_run": True,
+                    "strict": False,
+                    "written": False,
+                    "rows": 2,
+                    "rows_skipped": 0,
+                    "sitreps": 1,
+                    "accepted": 1,
+                    "refused": 0,
+                    "lines": 2,
+                    "created_sitrep_ids": [],
+                    "columns": {
+                        "country": "country",
+                        "period_start": "period_start",
+                        "period_end": "period_end",
+                        "sector": "sector",
+                        "division": "division",
+                        "phase": "phase",
+                        "admin1": "admin1",
+                        "admin2": "admin2",
+                        "people_reached": "people_reached",
+                        "women": "women",
+                        "men": "men",
+                        "girls": "girls",
+                        "boys": "boys",
+                    },
+                    "problems": [],
+                    "skipped": [],
+                    "results": [
+                        {
+                            "country": "SDN",
+                            "crisis_id": None,
+                            "period_start": "2024-02-01",
+                            "period_end": "2024-02-29",
+                            "rows": [2, 3],
+                            "lines": [
+                                {
+                                    "rows": [2],
+                                    "sector": "shelter",
+                                    "division": "hod",
+                                    "phase": "response",
+                                    "admin1": "SD01",
+                                    "admin2": None,
+                                    "people_reached": 1200,
+                                    "people_reached_new": None,
+                                    "people_targeted": None,
+                                },
+                                {
+                                    "rows": [3],
+                                    "sector": "wash",
+                                    "division": "hod",
+                                    "phase": "response",
+                                    "admin1": "SD02",
+                                    "admin2": "SD02114",
+                                    "people_reached": 2500,
+                                    "people_reached_new": None,
+                                    "people_targeted": None,
+                                },
+                            ],
+                            "outcome": "valid",
+                            "status": 201,
+                            "sitrep_id": None,
+                            "problem": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     format: FileFormat
     hxl: bool
     dry_run: bool

@@ -1,7 +1,7 @@
 from datetime import date
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class MonthState(StrEnum):
@@ -36,6 +36,41 @@ class OfficeCompleteness(BaseModel):
 
 
 class Completeness(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "year": 2024,
+                    "as_of": "2024-05-10",
+                    "years": [2023, 2024],
+                    "offices": [
+                        {
+                            "country": "SDN",
+                            "name": "Sudan",
+                            "reporting_since": "2023-04-15",
+                            "last_period_end": "2024-04-30",
+                            "missing": 1,
+                            "months": [
+                                {"month": 1, "sitreps": 0, "state": "missing"},
+                                {"month": 2, "sitreps": 1, "state": "reported"},
+                                {"month": 3, "sitreps": 1, "state": "reported"},
+                                {"month": 4, "sitreps": 1, "state": "reported"},
+                                {"month": 5, "sitreps": 0, "state": "not_due"},
+                                {"month": 6, "sitreps": 0, "state": "not_due"},
+                                {"month": 7, "sitreps": 0, "state": "not_due"},
+                                {"month": 8, "sitreps": 0, "state": "not_due"},
+                                {"month": 9, "sitreps": 0, "state": "not_due"},
+                                {"month": 10, "sitreps": 0, "state": "not_due"},
+                                {"month": 11, "sitreps": 0, "state": "not_due"},
+                                {"month": 12, "sitreps": 0, "state": "not_due"},
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     year: int
     as_of: date = Field(description="Months ending before this date are due.")
     years: list[int] = Field(

@@ -1,4 +1,4 @@
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.sectors.service import IndicatorKind
 
@@ -10,6 +10,32 @@ class IndicatorRead(BaseModel):
 
 
 class SectorRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "shelter",
+                    "name": "Shelter and Settlements",
+                    "description": "Emergency and transitional shelter, settlements and "
+                    "non-food items.",
+                    "cluster": "shelter",
+                    "indicators": [
+                        {
+                            "code": "households_assisted",
+                            "name": "Households assisted",
+                            "kind": "count",
+                        },
+                        {
+                            "code": "shelter_kits",
+                            "name": "Shelter kits distributed",
+                            "kind": "count",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
     code: str
     name: str
     description: str

@@ -9,7 +9,7 @@ from app.auth.models import User
 from app.db import PathId, QueryId, SessionDep
 from app.errors import problem_responses
 from app.idempotency.dependencies import Idempotency, IdempotencyDep
-from app.pagination import Page, PageDep
+from app.pagination import Page, PageDep, page_example
 from app.reference.dependencies import CountryList
 from app.sitreps import service as sitreps
 from app.sitreps.models import Sitrep, SitrepStatus
@@ -83,7 +83,11 @@ def submit_batch(
     return idempotency.respond(session, result, status_code=status.HTTP_200_OK)
 
 
-@router.get("", response_model=Page[SitrepRead], responses=problem_responses(400))
+@router.get(
+    "",
+    response_model=Page[SitrepRead],
+    responses={**problem_responses(400), **page_example(SitrepRead)},
+)
 def list_sitreps(
     session: SessionDep,
     user: CurrentUser,
@@ -168,7 +172,7 @@ def withdraw_sitrep(
 @router.get(
     "/{sitrep_id}/revisions",
     response_model=Page[SitrepRevisionRead],
-    responses=problem_responses(400, 404),
+    responses={**problem_responses(400, 404), **page_example(SitrepRevisionRead)},
 )
 def list_revisions(
     sitrep_id: PathId, session: SessionDep, user: CurrentUser, page: PageDep

@@ -2,10 +2,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from app.db import MAX_ID
-from app.errors import Problem
+from app.errors import PROBLEM_EXAMPLES, Problem
 from app.schemas import RequestModel
 from app.sitreps.models import SitrepStatus
 
@@ -22,6 +22,91 @@ SectorCode = Literal["shelter", "wash", "cccm", "cash", "health"]
 DivisionCode = Literal["pcca", "prd", "hod"]
 PhaseCode = Literal["preparedness", "response", "recovery"]
 IndicatorValue = Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)]
+
+# The examples of the OpenAPI document: one sitrep of Sudan (p-codes of pcodes.csv), as a
+# field office submits it and as the service answers it; tests/test_openapi.py submits it.
+SITREP_EXAMPLE: dict[str, Any] = {
+    "country": "SDN",
+    "crisis_id": 7,
+    "period_start": "2024-03-01",
+    "period_end": "2024-03-31",
+    "narrative": "Fighting in Khartoum and North Darfur kept displacing families; shelter "
+    "kits and water trucking reached those arriving in Al Fasher.",
+    "lines": [
+        {
+            "sector": "shelter",
+            "division": "hod",
+            "phase": "response",
+            "admin1": "SD01",
+            "admin2": None,
+            "people_reached": 1200,
+            "people_reached_new": 300,
+            "people_targeted": 1500,
+            "disaggregation": {"women": 400, "men": 300, "girls": 260, "boys": 240},
+            "persons_with_disabilities": 30,
+            "indicators": {"households_assisted": 240, "shelter_kits": 180},
+        },
+        {
+            "sector": "wash",
+            "division": "hod",
+            "phase": "response",
+            "admin1": "SD02",
+            "admin2": "SD02114",
+            "people_reached": 2500,
+            "people_reached_new": 2500,
+            "people_targeted": 3000,
+            "disaggregation": {"women": 800, "men": 700, "girls": 520, "boys": 480},
+            "persons_with_disabilities": 75,
+            "indicators": {"water_points": 6, "latrines": 40},
+        },
+        {
+            "sector": "cash",
+            "division": "hod",
+            "phase": "response",
+            "admin1": "SD01",
+            "admin2": None,
+            "people_reached": 500,
+            "people_reached_new": 500,
+            "people_targeted": None,
+            "disaggregation": None,
+            "persons_with_disabilities": None,
+            "indicators": {"cash_usd": "37500.50", "transfers": 100},
+        },
+    ],
+}
+# The next month of the same office: the shelter line again, with who was new in April.
+SITREP_APRIL_EXAMPLE: dict[str, Any] = {
+    **SITREP_EXAMPLE,
+    "period_start": "2024-04-01",
+    "period_end": "2024-04-30",
+    "narrative": "Returns to Khartoum's eastern localities began.",
+    "lines": [
+        {
+            **SITREP_EXAMPLE["lines"][0],
+            "people_reached": 900,
+            "people_reached_new": 150,
+            "disaggregation": {"women": 300, "men": 220, "girls": 200, "boys": 180},
+            "persons_with_disabilities": 20,
+            "indicators": {"households_assisted": 180},
+        }
+    ],
+}
+_SUBMITTED_AT = "2024-04-03T08:15:22Z"
+SITREP_REVISION_EXAMPLE: dict[str, Any] = {
+    **SITREP_EXAMPLE,
+    "revision": 1,
+    "lines": [{"id": 101 + i, **line} for i, line in enumerate(SITREP_EXAMPLE["lines"])],
+    "submitted_by": "amal.hassan",
+    "submitted_at": _SUBMITTED_AT,
+}
+SITREP_READ_EXAMPLE: dict[str, Any] = {
+    **SITREP_REVISION_EXAMPLE,
+    "id": 42,
+    "status": "submitted",
+    "created_at": _SUBMITTED_AT,
+    "withdrawn_at": None,
+    "withdrawal_reason": None,
+}
 
 
 class Disaggregation(RequestModel):
@@ -56,6 +141,8 @@ class LineIn(RequestModel):
 
 
 class SitrepCreate(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [SITREP_EXAMPLE]})
+
     country: CountryCode
     crisis_id: Annotated[int, Field(strict=True, ge=1, le=MAX_ID)] | None = None
     period_start: date
@@ -69,6 +156,10 @@ class SitrepCreate(RequestModel):
 
 
 class SitrepBatch(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"sitreps": [SITREP_EXAMPLE, SITREP_APRIL_EXAMPLE]}]}
+    )
+
     # Each sitrep is validated on its own, so that a bad one refuses only itself.
     sitreps: list[Any] = Field(
         min_length=1, description="Sitreps as POST /api/v1/sitreps takes them."
@@ -76,6 +167,12 @@ class SitrepBatch(RequestModel):
 
 
 class SitrepWithdraw(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "Entered twice: sitrep 41 holds the same March distributions."}]
+        }
+    )
+
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
@@ -95,6 +192,8 @@ class LineRead(BaseModel):
 
 
 class SitrepRevisionRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [SITREP_REVISION_EXAMPLE]})
+
     revision: int
     country: str
     crisis_id: int | None
@@ -107,6 +206,8 @@ class SitrepRevisionRead(BaseModel):
 
 
 class SitrepRead(SitrepRevisionRead):
+    model_config = ConfigDict(json_schema_extra={"examples": [SITREP_READ_EXAMPLE]})
+
     id: int
     status: SitrepStatus
     created_at: datetime
@@ -125,6 +226,26 @@ class BatchItemResult(BaseModel):
 
 
 class BatchRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "accepted": 1,
+                    "refused": 1,
+                    "results": [
+                        {"index": 0, "status": 201, "sitrep": SITREP_READ_EXAMPLE, "problem": None},
+                        {
+                            "index": 1,
+                            "status": 409,
+                            "sitrep": None,
+                            "problem": PROBLEM_EXAMPLES[409],
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
     accepted: int
     refused: int
     results: list[BatchItemResult]

@@ -1,4 +1,6 @@
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TotalsRow(BaseModel):
@@ -27,5 +29,44 @@ class TotalsRow(BaseModel):
     lines: int
 
 
+# GET /api/v1/totals?group_by=sector once the sitrep example of app/sitreps/schemas.py is in.
+TOTALS_EXAMPLE: dict[str, Any] = {
+    "rows": [
+        {
+            "country": "SDN",
+            "year": 2024,
+            "sector": "cash",
+            "people_reached": 500,
+            "people_reached_unique": 500,
+            "people_reached_in_periods": 500,
+            "people_targeted": 0,
+            "lines": 1,
+        },
+        {
+            "country": "SDN",
+            "year": 2024,
+            "sector": "shelter",
+            "people_reached": 300,
+            "people_reached_unique": 300,
+            "people_reached_in_periods": 1200,
+            "people_targeted": 1500,
+            "lines": 1,
+        },
+        {
+            "country": "SDN",
+            "year": 2024,
+            "sector": "wash",
+            "people_reached": 2500,
+            "people_reached_unique": 2500,
+            "people_reached_in_periods": 2500,
+            "people_targeted": 3000,
+            "lines": 1,
+        },
+    ]
+}
+
+
 class Totals(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [TOTALS_EXAMPLE]})
+
     rows: list[TotalsRow]
