@@ -33,6 +33,15 @@ def metric(server: Server, name: str, **labels: str) -> float:
     return 0.0
 
 
+def wait_for_log(server: Server, marker: str, count: int = 1) -> None:
+    """Until ``marker`` is in the log ``count`` times: a worker writes its access line once
+    the response is on its way, so the client can be answered before the line is written."""
+    deadline = time.monotonic() + DEADLINE
+    while server.log_text().count(marker) < count:
+        assert time.monotonic() < deadline, f"{marker!r} not logged {count} times"
+        time.sleep(0.05)
+
+
 def log_entries(server: Server) -> list[dict[str, Any]]:
     """The server's log: every line must be one JSON object."""
     return [json.loads(line) for line in server.log_text().splitlines() if line.strip()]
@@ -55,6 +64,7 @@ def test_json_logs_and_metrics_over_two_workers(migrated: str, tmp_path: Path) -
         assert metric(server, requests, **labels) - before == 20
         assert metric(server, "tracker_db_pool_size") >= 2  # one pool a worker
 
+        wait_for_log(server, '"probe-', count=20)
         entries = log_entries(server)
         assert {"Application startup complete."} <= {e["message"] for e in entries}
         assert all({"time", "level", "logger", "message"} <= e.keys() for e in entries)
@@ -167,6 +177,7 @@ def test_sigterm_lets_a_request_in_flight_finish(migrated: str, tmp_path: Path) 
 def test_text_logs_on_request(migrated: str, tmp_path: Path) -> None:
     with running(migrated, tmp_path / "server.log", log_format="text") as server:
         httpx.get(f"{server.url}/healthz", headers={"X-Request-ID": "plain-1"}, timeout=10)
+        wait_for_log(server, "[plain-1]")
         lines = server.log_text().splitlines()
     (access,) = [line for line in lines if "[plain-1]" in line]
     assert " INFO    app.access [plain-1] GET /healthz 200 " in access
