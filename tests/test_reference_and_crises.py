@@ -509,3 +509,42 @@ def test_crisis_used_by_a_sitrep(api, hq) -> None:
     response = field.post("/api/v1/sitreps", json=sitrep(line(), crisis_id=created["id"]))
     assert response.status_code == 201, response.text
     assert response.json()["crisis_id"] == created["id"]
+
+
+def test_a_crisis_is_looked_up_once_per_session_with_its_countries(session) -> None:
+    """A batch of sitreps of one crisis checks the crisis's countries for each sitrep:
+    after the first lookup it comes from the session, and a crisis the session loaded
+    without its countries gets them."""
+    from sqlalchemy import event, select
+
+    from app.auth import service as auth
+    from app.auth.models import Role
+    from app.crises import service as crises
+    from app.crises.models import Crisis
+    from app.crises.schemas import CrisisCreate
+
+    hq = auth.create_user(session, name="hq-lookup", role=Role.hq)
+    data = CrisisCreate(name="Floods", kind="natural-disaster", countries=["SDN", "TCD"],
+                        started_on="2024-01-01")  # fmt: skip
+    crisis_id = crises.create(session, data=data, user=hq).id
+    session.commit()
+    session.expunge_all()
+    plain = session.scalars(select(Crisis).where(Crisis.id == crisis_id)).one()
+    statements: list[str] = []
+    engine = session.get_bind()
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        found = crises.find(session, crisis_id=crisis_id)
+        assert found is plain
+        assert sorted(c.country for c in found.countries) == ["SDN", "TCD"]
+        loaded = len(statements)
+        for _ in range(5):
+            assert crises.find(session, crisis_id=crisis_id) is plain
+        assert len(statements) == loaded
+        assert crises.find(session, crisis_id=crisis_id + 1000) is None
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)

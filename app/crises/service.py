@@ -1,4 +1,4 @@
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -71,9 +71,12 @@ def get(session: Session, *, crisis_id: int) -> Crisis:
 
 
 def find(session: Session, *, crisis_id: int) -> Crisis | None:
-    return session.scalar(
-        select(Crisis).where(Crisis.id == crisis_id).options(selectinload(Crisis.countries))
-    )
+    # From the session's identity map when this request has loaded it already: a batch of
+    # sitreps of one crisis looks it up once, not once per sitrep.
+    crisis = session.get(Crisis, crisis_id, options=[selectinload(Crisis.countries)])
+    if crisis is not None and "countries" in inspect(crisis).unloaded:
+        session.refresh(crisis, ["countries"])  # loaded earlier without its countries
+    return crisis
 
 
 def list_page(
