@@ -81,7 +81,7 @@ def serve(
             workers=workers,
             proxy_headers=True,
             log_config=logs.logging_config(settings.log_format, settings.log_level),
-            # AccessLogMiddleware writes the access lines, with the request id.
+            # metrics.RequestsMiddleware writes the access lines, with the request id.
             access_log=False,
             timeout_graceful_shutdown=settings.shutdown_timeout,
         )

@@ -3,13 +3,12 @@ request it was written during, and one access line per request in place of uvico
 
 import json
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from app.requests import request_id, route_template
+from app.requests import request_id
 
 ACCESS_LOGGER = "app.access"
 # Attributes every LogRecord has; anything else was passed in ``extra=`` and is logged.
@@ -81,7 +80,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
             # Propagate to the root handler instead of uvicorn's own.
             "uvicorn": {"handlers": [], "level": level.upper(), "propagate": True},
             "uvicorn.error": {"handlers": [], "propagate": True},
-            # Replaced by AccessLogMiddleware (and turned off in serve as well).
+            # Replaced by log_access (and turned off in serve as well).
             "uvicorn.access": {"handlers": [], "propagate": False},
             # /readyz reads the migration state: two INFO lines a probe otherwise.
             "alembic.runtime.migration": {"level": "WARNING"},
@@ -89,45 +88,24 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
     }
 
 
-class AccessLogMiddleware:
-    """One line per request, when its response has been sent (or the request failed):
-    method, path, route template, status, duration_ms and the client's address. Runs
-    inside RequestIdMiddleware, so the line carries the request id."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.logger = logging.getLogger(ACCESS_LOGGER)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # unless a response starts: an exception escaped every handler
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            client = scope.get("client")
-            self.logger.info(
-                "%s %s %s %.1fms",
-                scope["method"],
-                scope["path"],
-                status,
-                duration_ms,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": route_template(scope),
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "client": client[0] if client else None,
-                },
-            )
+def log_access(scope: Scope, *, route: str, status: int, seconds: float) -> None:
+    """The access line of a request whose response has been sent (or that failed): method,
+    path, route template, status, duration_ms and the client's address. Written by
+    ``metrics.RequestsMiddleware``, inside RequestIdMiddleware, so it carries the id."""
+    duration_ms = round(seconds * 1000, 2)
+    client = scope.get("client")
+    logging.getLogger(ACCESS_LOGGER).info(
+        "%s %s %s %.1fms",
+        scope["method"],
+        scope["path"],
+        status,
+        duration_ms,
+        extra={
+            "method": scope["method"],
+            "path": scope["path"],
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client": client[0] if client else None,
+        },
+    )

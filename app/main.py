@@ -24,7 +24,6 @@ from app.health import router as health_router
 from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
-from app.logs import AccessLogMiddleware
 from app.reference.router import router as reference_router
 from app.reporting.router import router as reporting_router
 from app.requests import RequestIdMiddleware, route_templates
@@ -126,11 +125,10 @@ def create_app() -> FastAPI:
             burst=settings.rate_limit_burst,
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    # Outside the limits, so that refused requests are counted and logged too; inside the
-    # request id, so that the access line carries it.
-    app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(AccessLogMiddleware)
+    # Outside the limits and the last-resort 500, so that refused and failed requests are
+    # counted and logged too; inside the request id, so that the access line carries it.
+    app.add_middleware(metrics.RequestsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     generate_openapi = app.openapi
 

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import get_settings
 from app.errors import Unauthorized
+from app.logs import log_access
 from app.requests import route_template
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -93,9 +94,10 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
-class MetricsMiddleware:
-    """Counts and times every request by method, route template (never the raw path, so
-    the number of series stays bounded) and status."""
+class RequestsMiddleware:
+    """Observes every request once: counts and times it by method, route template (never
+    the raw path, so the number of series stays bounded) and status, and writes its access
+    log line."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -120,9 +122,11 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            seconds = time.perf_counter() - started
             in_progress.dec()
-            LATENCY.labels(method, route).observe(time.perf_counter() - started)
+            LATENCY.labels(method, route).observe(seconds)
             REQUESTS.labels(method, route, str(status)).inc()
+            log_access(scope, route=route, status=status, seconds=seconds)
 
 
 # --- the database pool -------------------------------------------------------------------

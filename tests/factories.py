@@ -13,6 +13,28 @@ from app.db import new_session
 _names = itertools.count(1)
 
 
+# The HXL hashtags DOMAIN.md names for a feed line ("Exchange formats").
+DOMAIN_HXL_TAGS = (
+    "#country+code",
+    "#adm1+code",
+    "#adm2+code",
+    "#sector+code",
+    "#meta+division",
+    "#meta+phase",
+    "#crisis+id",
+    "#date+start",
+    "#date+end",
+    "#reached",
+    "#reached+new",
+    "#reached+f+adults",
+    "#reached+m+adults",
+    "#reached+f+children",
+    "#reached+m+children",
+    "#targeted",
+    "#meta+id",
+)
+
+
 def make_user(
     role: str,
     *,

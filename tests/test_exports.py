@@ -24,27 +24,8 @@ from app.exports import formats
 from app.exports import service as exports
 from app.exports.formats import Format
 from app.sitreps.models import SitrepLine
-from tests.factories import Api, assert_problem, line, make_user, sitrep
+from tests.factories import DOMAIN_HXL_TAGS, Api, assert_problem, line, make_user, sitrep
 
-DOMAIN_HXL_TAGS = (
-    "#country+code",
-    "#adm1+code",
-    "#adm2+code",
-    "#sector+code",
-    "#meta+division",
-    "#meta+phase",
-    "#crisis+id",
-    "#date+start",
-    "#date+end",
-    "#reached",
-    "#reached+new",
-    "#reached+f+adults",
-    "#reached+m+adults",
-    "#reached+f+children",
-    "#reached+m+children",
-    "#targeted",
-    "#meta+id",
-)
 DISAGGREGATED = {"women": 40, "men": 30, "girls": 20, "boys": 10}
 LINES = "/api/v1/exports/lines"
 TOTALS = "/api/v1/exports/totals"

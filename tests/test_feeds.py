@@ -16,7 +16,7 @@ from typing import Any
 import hxl
 
 from app.pagination import encode_cursor
-from tests.factories import Api, assert_problem, line, sitrep
+from tests.factories import DOMAIN_HXL_TAGS, Api, assert_problem, line, sitrep
 
 SITREPS = "/api/v1/sitreps"
 CLUSTERS = "/api/v1/clusters"
@@ -67,26 +67,6 @@ LINE_FIELDS = (
     "persons_with_disabilities",
     "indicators",
 )
-
-DOMAIN_HXL_TAGS = [
-    "#country+code",
-    "#adm1+code",
-    "#adm2+code",
-    "#sector+code",
-    "#meta+division",
-    "#meta+phase",
-    "#crisis+id",
-    "#date+start",
-    "#date+end",
-    "#reached",
-    "#reached+new",
-    "#reached+f+adults",
-    "#reached+m+adults",
-    "#reached+f+children",
-    "#reached+m+children",
-    "#targeted",
-    "#meta+id",
-]
 
 DISAGGREGATED = {"women": 40, "men": 30, "girls": 20, "boys": 10}
 

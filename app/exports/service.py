@@ -45,13 +45,6 @@ TOTALS_TAGS = {
     "people_targeted": "#targeted",
     "lines": "#meta+lines",
 }
-FIGURES = (
-    "people_reached",
-    "people_reached_unique",
-    "people_reached_in_periods",
-    "people_targeted",
-    "lines",
-)
 
 
 class Streamed(Generic[R]):
@@ -113,7 +106,7 @@ class Table(Generic[R]):
 def totals_table(*, query: totals.TotalsQuery, user: User) -> Table[TotalsRow]:
     """The rows of GET /totals for the same query and user, as an export."""
     statement = totals.scoped_select(query, user=user)
-    columns = ["country", "year", *totals.group_fields(query), *FIGURES]
+    columns = ["country", "year", *totals.group_fields(query), *totals.FIGURES]
     return Table(
         name="totals",
         json_member="rows",

@@ -46,6 +46,14 @@ from app.totals.schemas import Totals, TotalsRow
 # group_by names, in the order rows are sorted by, and the field each one fills.
 GROUPS = ("sector", "division", "phase", "crisis", "admin1")
 FIELD_OF_GROUP = {"crisis": "crisis_id"}
+# The figures of every row, in column order.
+FIGURES = (
+    "people_reached",
+    "people_reached_unique",
+    "people_reached_in_periods",
+    "people_targeted",
+    "lines",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,40 +82,29 @@ class Source:
     where: Sequence[ColumnElement[bool]]
 
 
-CELLS = Source(
-    columns={
-        "country": TotalsCell.country,
-        "year": TotalsCell.year,
-        "sector": TotalsCell.sector,
-        "division": TotalsCell.division,
-        "phase": TotalsCell.phase,
-        "crisis": func.nullif(TotalsCell.crisis_id, NO_CRISIS),
-        "admin1": func.nullif(TotalsCell.admin1, NO_AREA),
-        "admin2": TotalsCell.admin2,
-    },
-    location={"admin1": TotalsCell.admin1, "admin2": TotalsCell.admin2},
-    reached=TotalsCell.reached,
-    in_periods=TotalsCell.in_periods,
-    targeted=TotalsCell.targeted,
-    lines=TotalsCell.lines,
-    where=(),
-)
-SLOTS = Source(
-    columns={
-        "country": TotalsSlot.country,
-        "year": TotalsSlot.year,
-        "sector": TotalsSlot.sector,
-        "division": TotalsSlot.division,
-        "phase": TotalsSlot.phase,
-        "crisis": func.nullif(TotalsSlot.crisis_id, NO_CRISIS),
-    },
-    location={},
-    reached=TotalsSlot.reached,
-    in_periods=TotalsSlot.in_periods,
-    targeted=TotalsSlot.targeted,
-    lines=TotalsSlot.lines,
-    where=(),
-)
+def _summary(model: type[TotalsCell] | type[TotalsSlot], location: tuple[str, ...]) -> Source:
+    """A summary table as a source: its key columns (no crisis stored as 0, no admin1 as
+    ''), its locations as stored, and its sums."""
+    columns: dict[str, SQLColumnExpression[Any]] = {
+        name: getattr(model, name) for name in ("country", "year", "sector", "division", "phase")
+    }
+    columns["crisis"] = func.nullif(model.crisis_id, NO_CRISIS)
+    stored = {name: getattr(model, name) for name in location}
+    if "admin1" in stored:
+        columns["admin1"] = func.nullif(stored["admin1"], NO_AREA)
+    return Source(
+        columns=columns,
+        location=stored,
+        reached=model.reached,
+        in_periods=model.in_periods,
+        targeted=model.targeted,
+        lines=model.lines,
+        where=(),
+    )
+
+
+CELLS = _summary(TotalsCell, ("admin1", "admin2"))
+SLOTS = _summary(TotalsSlot, ())
 LINES = Source(
     columns={
         "country": SitrepLine.country,
@@ -117,7 +114,6 @@ LINES = Source(
         "phase": SitrepLine.phase,
         "crisis": SitrepLine.crisis_id,
         "admin1": SitrepLine.admin1,
-        "admin2": SitrepLine.admin2,
     },
     location={"admin1": SitrepLine.admin1, "admin2": SitrepLine.admin2},
     reached=SitrepLine.people_reached_new,
@@ -159,12 +155,7 @@ def totals_row(query: TotalsQuery, row: RowMapping) -> TotalsRow:
     return TotalsRow(
         country=row["country"],
         year=row["year"],
-        **{f: row[f] for f in group_fields(query)},
-        people_reached=row["people_reached"],
-        people_reached_unique=row["people_reached_unique"],
-        people_reached_in_periods=row["people_reached_in_periods"],
-        people_targeted=row["people_targeted"],
-        lines=row["lines"],
+        **{f: row[f] for f in (*group_fields(query), *FIGURES)},
     )
 
 

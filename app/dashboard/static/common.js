@@ -115,6 +115,34 @@
     );
   }
 
+  /** The two cards every page opens with: the year's unique estimate and by-sector sum. */
+  function reachedKpis(year, now) {
+    return [
+      el(
+        "div",
+        { class: "kpi" },
+        el("span", { class: "label" }, `People reached in ${year} (unique estimate)`, explainUnique()),
+        figure("strong", now.people_reached_unique, { class: "value", id: "kpi-unique" }),
+      ),
+      el(
+        "div",
+        { class: "kpi" },
+        el("span", { class: "label", title: EXPLAIN_UNIQUE }, `People reached in ${year} (by-sector sum)`),
+        figure("strong", now.people_reached, { class: "value", id: "kpi-sum" }),
+      ),
+    ];
+  }
+
+  /** Unique estimate and by-sector sum side by side for each year of ``perYear``. */
+  function yearsChart(id, perYear) {
+    const ys = [...perYear.keys()].sort();
+    chart(id, [
+      bar("Unique (estimate)", ys.map(String), ys.map((y) => perYear.get(y).people_reached_unique), COLORS.unique),
+      bar("By-sector sum", ys.map(String), ys.map((y) => perYear.get(y).people_reached), COLORS.sum),
+    ], { barmode: "group" });
+    return ys;
+  }
+
   function status(message, kind) {
     const node = $("status");
     if (!node) return;
@@ -443,6 +471,7 @@
     fmtDate,
     me,
     query,
+    reachedKpis,
     reference,
     setFilter,
     signIn,
@@ -452,5 +481,6 @@
     sumBy,
     token,
     yearOptions,
+    yearsChart,
   };
 })();

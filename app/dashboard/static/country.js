@@ -65,18 +65,7 @@ CT.start(async (f, user) => {
 
   CT.fill(
     "kpis",
-    el(
-      "div",
-      { class: "kpi" },
-      el("span", { class: "label" }, `People reached in ${year} (unique estimate)`, CT.explainUnique()),
-      CT.figure("strong", now.people_reached_unique, { class: "value", id: "kpi-unique" }),
-    ),
-    el(
-      "div",
-      { class: "kpi" },
-      el("span", { class: "label", title: CT.EXPLAIN_UNIQUE }, `People reached in ${year} (by-sector sum)`),
-      CT.figure("strong", now.people_reached, { class: "value", id: "kpi-sum" }),
-    ),
+    ...CT.reachedKpis(year, now),
     el(
       "div",
       { class: "kpi" },
@@ -86,11 +75,7 @@ CT.start(async (f, user) => {
   );
 
   // per year
-  const ys = [...perYear.keys()].sort();
-  CT.chart("chart-years", [
-    CT.bar("Unique (estimate)", ys.map(String), ys.map((y) => perYear.get(y).people_reached_unique), CT.COLORS.unique),
-    CT.bar("By-sector sum", ys.map(String), ys.map((y) => perYear.get(y).people_reached), CT.COLORS.sum),
-  ], { barmode: "group" });
+  CT.yearsChart("chart-years", perYear);
 
   // by sector and year: a table with a column per year, and a chart
   const sectorYears = [...new Set(bySector.rows.map((r) => r.year))].sort();

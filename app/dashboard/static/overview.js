@@ -41,18 +41,7 @@ CT.start(async (f, user) => {
   const countries = all.rows.filter((r) => r.year === year);
   CT.fill(
     "kpis",
-    el(
-      "div",
-      { class: "kpi" },
-      el("span", { class: "label" }, `People reached in ${year} (unique estimate)`, CT.explainUnique()),
-      CT.figure("strong", now.people_reached_unique, { class: "value", id: "kpi-unique" }),
-    ),
-    el(
-      "div",
-      { class: "kpi" },
-      el("span", { class: "label", title: CT.EXPLAIN_UNIQUE }, `People reached in ${year} (by-sector sum)`),
-      CT.figure("strong", now.people_reached, { class: "value", id: "kpi-sum" }),
-    ),
+    ...CT.reachedKpis(year, now),
     el(
       "div",
       { class: "kpi" },
@@ -63,11 +52,7 @@ CT.start(async (f, user) => {
 
   // per year
   CT.fill("per-year-title", "People reached per year ", CT.explainUnique());
-  const ys = [...perYear.keys()].sort();
-  CT.chart("chart-years", [
-    CT.bar("Unique (estimate)", ys.map(String), ys.map((y) => perYear.get(y).people_reached_unique), CT.COLORS.unique),
-    CT.bar("By-sector sum", ys.map(String), ys.map((y) => perYear.get(y).people_reached), CT.COLORS.sum),
-  ], { barmode: "group" });
+  const ys = CT.yearsChart("chart-years", perYear);
   CT.fill(
     "table-years",
     el("thead", {}, el("tr", {}, el("th", {}, "Year"), el("th", { class: "num" }, "Unique (estimate)"), el("th", { class: "num" }, "By-sector sum"))),
