@@ -74,6 +74,8 @@ export function chart(id, traces, layout) {
       ...(layout || {}),
     },
     {
+      // On a phone Plotly's toolbar would stay over the legend, and zooming bars is no use.
+      displayModeBar: narrow ? false : "hover",
       displaylogo: false,
       responsive: true,
       locale: plotlyLocale(),
