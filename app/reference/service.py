@@ -8,8 +8,9 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from app.errors import NotFound
+from app.errors import NotFound, ValidationFailed
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -136,18 +137,42 @@ def children_of(parent: str) -> list[AdminArea]:
     return _admin_areas_by_parent().get(parent, [])
 
 
-def admin_areas_of(country: str, *, parent: str | None = None) -> list[AdminArea]:
-    """A country's admin1 areas, or the admin2 areas of one of its admin1 areas."""
+AdminLevel = Literal["1", "2", "all"]
+
+
+@lru_cache
+def _admin_areas_by_country() -> dict[str, dict[int, list[AdminArea]]]:
+    by_country: dict[str, dict[int, list[AdminArea]]] = {}
+    for area in sorted(admin_areas().values(), key=lambda a: a.code):
+        by_country.setdefault(area.country, {}).setdefault(area.level, []).append(area)
+    return by_country
+
+
+def admin_areas_of(
+    country: str, *, level: AdminLevel | None = None, parent: str | None = None
+) -> list[AdminArea]:
+    """A country's admin areas: its admin1 (the default, or ``level="1"``), the admin2 of
+    one admin1 (``parent``), all its admin2 (``level="2"``), or every admin1 then every
+    admin2 (``level="all"``), each level ordered by p-code."""
     country = country.upper()
     parent = parent.upper() if parent else None
     if not is_country(country):
         raise NotFound(f"There is no country with ISO3 code {country!r}.")
-    if parent is None:
-        return children_of(country)
-    area = admin_areas().get(parent)
-    if area is None or area.country != country or area.level != 1:
-        raise NotFound(f"{parent!r} is not an admin1 p-code of {country}.")
-    return children_of(parent)
+    if parent is not None and level in ("1", "all"):
+        raise ValidationFailed(
+            [(("query", "parent"), "parent narrows admin2 areas: use it with level=2 or alone")]
+        )
+    if parent is not None:
+        area = admin_areas().get(parent)
+        if area is None or area.country != country or area.level != 1:
+            raise NotFound(f"{parent!r} is not an admin1 p-code of {country}.")
+        return children_of(parent)
+    levels = _admin_areas_by_country().get(country, {})
+    if level == "2":
+        return levels.get(2, [])
+    if level == "all":
+        return levels.get(1, []) + levels.get(2, [])
+    return children_of(country)
 
 
 def location_problem(
