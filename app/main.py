@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from app import metrics
 from app.audit.router import router as audit_router
@@ -92,7 +93,17 @@ def restore_example_nulls(openapi: dict[str, Any]) -> None:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="crisis-tracker", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc load Swagger UI and ReDoc from the copies inside the installed
+    # fastapi-offline package, served below /docs/static: they work with no internet.
+    app = FastAPIOffline(
+        title="crisis-tracker",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        static_url="/docs/static",
+        # Swagger UI would otherwise show a badge fetched from validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
     install_error_handlers(app)
     app.add_exception_handler(Replay, replay_response)
     settings = get_settings()
