@@ -2,8 +2,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from app import metrics
 from app.audit.router import router as audit_router
@@ -21,9 +22,11 @@ from app.errors import (
 )
 from app.exports.router import router as exports_router
 from app.health import router as health_router
+from app.i18n import LanguageMiddleware
 from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
+from app.parameters import known_query_parameters
 from app.reference.router import router as reference_router
 from app.reporting.router import router as reporting_router
 from app.requests import RequestIdMiddleware, route_templates
@@ -92,7 +95,17 @@ def restore_example_nulls(openapi: dict[str, Any]) -> None:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="crisis-tracker", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc load Swagger UI and ReDoc from the copies inside the installed
+    # fastapi-offline package, served below /docs/static: they work with no internet.
+    app = FastAPIOffline(
+        title="crisis-tracker",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        static_url="/docs/static",
+        # Swagger UI would otherwise show a badge fetched from validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
     install_error_handlers(app)
     app.add_exception_handler(Replay, replay_response)
     settings = get_settings()
@@ -129,6 +142,8 @@ def create_app() -> FastAPI:
     # Outside the limits and the last-resort 500, so that refused and failed requests are
     # counted and logged too; inside the request id, so that the access line carries it.
     app.add_middleware(metrics.RequestsMiddleware)
+    # The language of messages is chosen before anything can refuse the request.
+    app.add_middleware(LanguageMiddleware)
     app.add_middleware(RequestIdMiddleware)
     generate_openapi = app.openapi
 
@@ -140,7 +155,11 @@ def create_app() -> FastAPI:
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
-    api = APIRouter(prefix="/api/v1", responses=problem_responses(401, 413, 422, 429, 503))
+    api = APIRouter(
+        prefix="/api/v1",
+        responses=problem_responses(401, 413, 422, 429, 503),
+        dependencies=[Depends(known_query_parameters)],
+    )
     for router in (
         auth_router,
         sectors_router,

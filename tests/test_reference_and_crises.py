@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,6 +152,86 @@ def test_unknown_admin_areas_are_404(user, path: str, params: dict[str, str]) ->
 
 def test_country_without_admin_areas_is_an_empty_list(user) -> None:
     assert user.get("/api/v1/countries/ATA/admin-areas").json() == []
+
+
+def _reference_pcodes(country: str) -> list[dict[str, Any]]:
+    """The rows of the shipped p-code file for a country, read here on their own."""
+    path = Path(__file__).resolve().parents[1] / "app" / "reference" / "data" / "pcodes.csv"
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))[2:]  # past the column names and the HXL hashtags
+    return [
+        {"code": code, "name": name, "level": int(level), "parent": parent}
+        for location, level, code, name, parent, _valid_from in rows
+        if location == country
+    ]
+
+
+def test_sudan_every_admin2(user) -> None:
+    expected = sorted(
+        (a for a in _reference_pcodes("SDN") if a["level"] == 2), key=lambda a: a["code"]
+    )
+    assert len(expected) > 100
+    response = user.get("/api/v1/countries/SDN/admin-areas", params={"level": "2"})
+    assert response.status_code == 200, response.text
+    assert response.json() == expected
+    assert {"code": "SD02114", "name": "Al Fasher", "level": 2, "parent": "SD02"} in expected
+
+
+def test_sudan_level_all_is_admin1_then_admin2(user) -> None:
+    reference = _reference_pcodes("SDN")
+    response = user.get("/api/v1/countries/sdn/admin-areas", params={"level": "all"})
+    assert response.status_code == 200, response.text
+    areas = response.json()
+    admin1 = [a for a in areas if a["level"] == 1]
+    admin2 = [a for a in areas if a["level"] == 2]
+    assert areas == admin1 + admin2
+    assert len(admin1) == 19
+    assert len(admin2) == sum(1 for a in reference if a["level"] == 2)
+    assert admin1 == sorted((a for a in reference if a["level"] == 1), key=lambda a: a["code"])
+    assert admin2 == sorted((a for a in reference if a["level"] == 2), key=lambda a: a["code"])
+    # Every admin2 hangs from an admin1 of the same answer: a form can build its menus.
+    assert {a["parent"] for a in admin2} <= {a["code"] for a in admin1}
+    assert all(set(a) == {"code", "name", "level", "parent"} for a in areas)
+
+
+def test_level_1_is_the_default(user) -> None:
+    default = user.get("/api/v1/countries/SDN/admin-areas").json()
+    assert user.get("/api/v1/countries/SDN/admin-areas", params={"level": "1"}).json() == default
+    assert len(default) == 19
+
+
+def test_level_2_with_parent_is_that_admin1s_admin2(user) -> None:
+    path = "/api/v1/countries/SDN/admin-areas"
+    alone = user.get(path, params={"parent": "SD01"}).json()
+    assert user.get(path, params={"parent": "sd01", "level": "2"}).json() == alone
+    assert len(alone) == 7
+
+
+def test_level_all_of_a_country_without_admin_areas(user) -> None:
+    response = user.get("/api/v1/countries/ATA/admin-areas", params={"level": "all"})
+    assert response.json() == []
+
+
+@pytest.mark.parametrize("level", ["3", "0", "ALL", "admin2", ""])
+def test_bad_level_is_422(user, level: str) -> None:
+    response = user.get("/api/v1/countries/SDN/admin-areas", params={"level": level})
+    body = assert_problem(response, 422)
+    assert [e["loc"] for e in body["errors"]] == [["query", "level"]]
+
+
+@pytest.mark.parametrize("level", ["1", "all"])
+def test_parent_with_level_1_or_all_is_422(user, level: str) -> None:
+    response = user.get(
+        "/api/v1/countries/SDN/admin-areas", params={"level": level, "parent": "SD01"}
+    )
+    body = assert_problem(response, 422)
+    assert [e["loc"] for e in body["errors"]] == [["query", "parent"]]
+    assert "level=2" in body["errors"][0]["msg"]
+
+
+def test_level_all_of_an_unknown_country_is_404(user) -> None:
+    response = user.get("/api/v1/countries/XXX/admin-areas", params={"level": "all"})
+    assert assert_problem(response, 404)["detail"] == "There is no country with ISO3 code 'XXX'."
 
 
 # --- /me ----------------------------------------------------------------------------------

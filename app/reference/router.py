@@ -1,4 +1,6 @@
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from app.auth.dependencies import CurrentUser
 from app.errors import problem_responses
@@ -46,10 +48,27 @@ def list_countries(_user: CurrentUser) -> list[CountryRead]:
     responses=problem_responses(404),
 )
 def list_admin_areas(
-    code: str, _user: CurrentUser, parent: str | None = None
+    code: str,
+    _user: CurrentUser,
+    level: Annotated[
+        reference.AdminLevel | None,
+        Query(
+            description="`1`: the admin1 areas (what no `level` gives too); `2`: every admin2 "
+            "area of the country; `all`: every admin1 then every admin2, for a form that "
+            "works offline."
+        ),
+    ] = None,
+    parent: Annotated[
+        str | None,
+        Query(description="An admin1 p-code: its admin2 areas. Alone or with `level=2`."),
+    ] = None,
 ) -> list[AdminAreaRead]:
-    """The admin1 p-codes of a country, or with `parent=<admin1 p-code>` its admin2 p-codes."""
+    """The admin areas (OCHA p-codes) of a country: its admin1 areas; with
+    `parent=<admin1 p-code>` the admin2 areas of one; with `level=2` all its admin2 areas;
+    with `level=all` every admin1 area then every admin2 area in one answer. Each level is
+    ordered by p-code; `parent` is the country's ISO3 code for an admin1 area, the admin1
+    p-code for an admin2 area."""
     return [
         AdminAreaRead(code=a.code, name=a.name, level=a.level, parent=a.parent)
-        for a in reference.admin_areas_of(code, parent=parent)
+        for a in reference.admin_areas_of(code, level=level, parent=parent)
     ]

@@ -8,8 +8,10 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from app.errors import NotFound
+from app.errors import NotFound, ValidationFailed
+from app.i18n import _
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -136,18 +138,48 @@ def children_of(parent: str) -> list[AdminArea]:
     return _admin_areas_by_parent().get(parent, [])
 
 
-def admin_areas_of(country: str, *, parent: str | None = None) -> list[AdminArea]:
-    """A country's admin1 areas, or the admin2 areas of one of its admin1 areas."""
+AdminLevel = Literal["1", "2", "all"]
+
+
+@lru_cache
+def _admin_areas_by_country() -> dict[str, dict[int, list[AdminArea]]]:
+    by_country: dict[str, dict[int, list[AdminArea]]] = {}
+    for area in sorted(admin_areas().values(), key=lambda a: a.code):
+        by_country.setdefault(area.country, {}).setdefault(area.level, []).append(area)
+    return by_country
+
+
+def admin_areas_of(
+    country: str, *, level: AdminLevel | None = None, parent: str | None = None
+) -> list[AdminArea]:
+    """A country's admin areas: its admin1 (the default, or ``level="1"``), the admin2 of
+    one admin1 (``parent``), all its admin2 (``level="2"``), or every admin1 then every
+    admin2 (``level="all"``), each level ordered by p-code."""
     country = country.upper()
     parent = parent.upper() if parent else None
     if not is_country(country):
-        raise NotFound(f"There is no country with ISO3 code {country!r}.")
-    if parent is None:
-        return children_of(country)
-    area = admin_areas().get(parent)
-    if area is None or area.country != country or area.level != 1:
-        raise NotFound(f"{parent!r} is not an admin1 p-code of {country}.")
-    return children_of(parent)
+        raise NotFound(_("There is no country with ISO3 code {code}.", code=repr(country)))
+    if parent is not None and level in ("1", "all"):
+        raise ValidationFailed(
+            [(("query", "parent"), _("parent narrows admin2 areas: use it with level=2 or alone"))]
+        )
+    if parent is not None:
+        area = admin_areas().get(parent)
+        if area is None or area.country != country or area.level != 1:
+            raise NotFound(
+                _(
+                    "{parent} is not an admin1 p-code of {country}.",
+                    parent=repr(parent),
+                    country=country,
+                )
+            )
+        return children_of(parent)
+    levels = _admin_areas_by_country().get(country, {})
+    if level == "2":
+        return levels.get(2, [])
+    if level == "all":
+        return levels.get(1, []) + levels.get(2, [])
+    return children_of(country)
 
 
 def location_problem(
@@ -157,19 +189,34 @@ def location_problem(
     if admin1 is None:
         if admin2 is not None:
             area = admin_areas().get(admin2)
-            hint = f" (it belongs to {area.parent})" if area and area.level == 2 else ""
-            return "admin1", f"admin2 {admin2} needs its admin1{hint}"
+            if area and area.level == 2:
+                return "admin1", _(
+                    "admin2 {admin2} needs its admin1 (it belongs to {admin1})",
+                    admin2=admin2,
+                    admin1=area.parent,
+                )
+            return "admin1", _("admin2 {admin2} needs its admin1", admin2=admin2)
         return None
     area1 = admin_areas().get(admin1)
     if area1 is None or area1.level != 1:
-        return "admin1", f"{admin1} is not an admin1 p-code"
+        return "admin1", _("{admin1} is not an admin1 p-code", admin1=admin1)
     if area1.country != country:
-        return "admin1", f"{admin1} is in {area1.country}, not {country}"
+        return "admin1", _(
+            "{admin1} is in {actual}, not {country}",
+            admin1=admin1,
+            actual=area1.country,
+            country=country,
+        )
     if admin2 is None:
         return None
     area2 = admin_areas().get(admin2)
     if area2 is None or area2.level != 2:
-        return "admin2", f"{admin2} is not an admin2 p-code"
+        return "admin2", _("{admin2} is not an admin2 p-code", admin2=admin2)
     if area2.parent != admin1:
-        return "admin2", f"{admin2} is in {area2.parent}, not in {admin1}"
+        return "admin2", _(
+            "{admin2} is in {actual}, not in {admin1}",
+            admin2=admin2,
+            actual=area2.parent,
+            admin1=admin1,
+        )
     return None
