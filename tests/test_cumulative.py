@@ -406,3 +406,31 @@ def test_people_targeted_unique_keeps_the_largest_sector_at_each_location(
     assert targets(hq, group_by="admin1") == [(8000, 5000), (1000, 1000)]
     assert targets(hq, group_by="sector") == [(1000, 1000), (5000, 5000), (3000, 3000)]
     assert targets(hq, division="hod") == [(9000, 6000)]
+
+
+# --- what the office sent, in every exchange format --------------------------------------
+
+
+def test_feeds_exports_and_audit_carry_the_cumulative_figure(
+    field: Api, hq: Api, api: Callable[..., Api], chain: list[dict[str, Any]]
+) -> None:
+    rows = api("coordinator", clusters=["shelter"]).get(FEED, params={"format": "hxl"}).json()
+    names, tags, *values = rows
+    column = tags.index("#reached+cumulative")
+    assert names[column] == "people_reached_cumulative"
+    assert [r[column] for r in values] == [800, 1100, 1450]
+    assert [r[tags.index("#reached+new")] for r in values] == [800, 300, 350]
+
+    csv = hq.get("/api/v1/exports/lines.csv").text.splitlines()
+    header, hashtags = csv[0].split(","), csv[1].split(",")
+    at = header.index("people_reached_cumulative")
+    assert hashtags[at] == "#reached+cumulative"
+    assert [r.split(",")[at] for r in csv[2:]] == ["800", "1100", "1450"]
+    items = hq.get("/api/v1/exports/lines.json").json()["items"]
+    assert [i["people_reached_cumulative"] for i in items] == [800, 1100, 1450]
+
+    events = hq.get(
+        "/api/v1/audit", params={"entity_type": "sitrep", "entity_id": chain[1]["id"]}
+    ).json()["items"]
+    [recorded] = events[0]["after"]["lines"]
+    assert (recorded["people_reached_cumulative"], recorded["people_reached_new"]) == (1100, 300)
