@@ -174,6 +174,8 @@ def settle(session: Session, *, scope: Scope, sitrep_id: int) -> list[Resettled]
     at fault: the earlier one when the line is this sitrep's, otherwise the later sitrep
     whose cumulative figure this write would leave behind. The caller's transaction (or
     savepoint) then writes nothing."""
+    if not scope.line_keys:
+        return []
     d = derived(scope.where())
     rows = session.execute(_unsettled(d)).all()
     negative = sorted(
