@@ -584,16 +584,22 @@ def _line_problems(data: SitrepCreate, line: LineIn) -> list[tuple[Loc, str]]:
         problems.append(
             (
                 ("people_reached_cumulative",),
-                "give people_reached_new or people_reached_cumulative, not both: the new "
-                "reach of a cumulative figure is its increase over the earlier period",
+                _(
+                    "give people_reached_new or people_reached_cumulative, not both: the new "
+                    "reach of a cumulative figure is its increase over the earlier period"
+                ),
             )
         )
     if cumulative is not None and cumulative < reached:
         problems.append(
             (
                 ("people_reached_cumulative",),
-                f"{cumulative} is less than people_reached ({reached}): everyone reached in "
-                "the period was reached this year",
+                _(
+                    "{cumulative} is less than people_reached ({reached}): everyone reached "
+                    "in the period was reached this year",
+                    cumulative=cumulative,
+                    reached=reached,
+                ),
             )
         )
     if line.disaggregation is not None:

@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, Select, Subquery, Update, case, func, or_,
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict
+from app.i18n import _, number
 from app.sitreps.models import LIVE_LINE, SitrepLine
 from app.totals.models import NO_AREA, NO_CRISIS
 
@@ -201,21 +202,35 @@ def settle(session: Session, *, scope: Scope, sitrep_id: int) -> list[Resettled]
 
 def _going_down(row: Any, *, sitrep_id: int, country: str) -> Conflict:
     sector, division, phase, admin1, admin2 = row.line_key.split("|")
-    where = admin2 or admin1 or f"{country} (country-wide)"
-    slot = f"{sector}/{division}/{phase} at {where}"
+    where = admin2 or admin1 or _("{country} (country-wide)", country=country)
+    slot = f"{sector}/{division}/{phase}"
     if row.sitrep_id == sitrep_id:
         earlier = row.before_sitrep_id
         return Conflict(
-            f"people_reached_cumulative {row.cumulative:,} for {slot} is lower than the "
-            f"{row.ytd_before:,} people sitrep {earlier} already counts as reached this year "
-            f"by an earlier period; a year-to-date figure cannot go down. Correct the figure, "
-            f"or amend sitrep {earlier} first.",
+            _(
+                "people_reached_cumulative {cumulative} for {slot} at {where} is lower than the "
+                "{before} people sitrep {earlier} already counts as reached this year by an "
+                "earlier period; a year-to-date figure cannot go down. Correct the figure, "
+                "or amend sitrep {earlier} first.",
+                cumulative=number(row.cumulative),
+                slot=slot,
+                where=where,
+                before=number(row.ytd_before),
+                earlier=earlier,
+            ),
             conflicting_sitrep_id=earlier,
         )
     return Conflict(
-        f"Sitrep {row.sitrep_id} reports people_reached_cumulative {row.cumulative:,} for "
-        f"{slot} in a later period; this change would make the year-to-date reach before it "
-        f"{row.ytd_before:,}, more than that. Amend sitrep {row.sitrep_id} first.",
+        _(
+            "Sitrep {later} reports people_reached_cumulative {cumulative} for {slot} at {where} "
+            "in a later period; this change would make the year-to-date reach before it {before}, "
+            "more than that. Amend sitrep {later} first.",
+            later=row.sitrep_id,
+            cumulative=number(row.cumulative),
+            slot=slot,
+            where=where,
+            before=number(row.ytd_before),
+        ),
         conflicting_sitrep_id=row.sitrep_id,
     )
 
