@@ -96,6 +96,13 @@ def _mark_used() -> None:
         current.used = True
 
 
+def text_language() -> str:
+    """The request's language, for text of the answer written in it outside the catalogs
+    (country names, say): the answer then carries Content-Language like a translated one."""
+    _mark_used()
+    return language()
+
+
 def gettext(message: str) -> str:
     """``message`` in the request's language, not yet formatted."""
     _mark_used()

@@ -98,8 +98,30 @@ def test_countries(user) -> None:
     assert {"UKR", "AFG", "HTI", "SYR", "COD"} <= set(by_code)
     for country in countries:
         assert set(country) == {"code", "name", "region", "admin1_count"}
+
         assert country["name"]
         assert country["admin1_count"] >= 0
+
+
+@pytest.mark.parametrize(
+    ("accept", "language", "names"),
+    [
+        (
+            "fr-FR,fr;q=0.9",
+            "fr",
+            {"SDN": "Soudan", "HTI": "Haïti", "SYR": "République arabe syrienne"},
+        ),
+        ("es", "es", {"SDN": "Sudán", "HTI": "Haití", "TCD": "Chad"}),
+        ("de", None, {"SDN": "Sudan", "HTI": "Haiti", "SYR": "Syrian Arab Republic"}),
+    ],
+)
+def test_country_names_follow_accept_language(
+    user, accept: str, language: str | None, names: dict[str, str]
+) -> None:
+    answer = user.get("/api/v1/countries", headers={"Accept-Language": accept})
+    by_code = {c["code"]: c["name"] for c in answer.json()}
+    assert {code: by_code[code] for code in names} == names
+    assert answer.headers.get("Content-Language") == (language or "en")
 
 
 def test_sudan_admin1(user) -> None:

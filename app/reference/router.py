@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app import i18n
 from app.auth.dependencies import CurrentUser
 from app.errors import problem_responses
 from app.reference import service as reference
@@ -30,11 +31,13 @@ def list_phases(_user: CurrentUser) -> list[PhaseRead]:
 
 @router.get("/countries", response_model=list[CountryRead])
 def list_countries(_user: CurrentUser) -> list[CountryRead]:
-    """Countries and territories, by ISO 3166-1 alpha-3 code, with their UN region."""
+    """Countries and territories, by ISO 3166-1 alpha-3 code, with their UN region; names
+    follow `Accept-Language` (English, French or Spanish, OCHA's short names)."""
+    language = i18n.text_language()
     return [
         CountryRead(
             code=c.code,
-            name=c.name,
+            name=c.name_in(language),
             region=c.region,
             admin1_count=len(reference.children_of(c.code)),
         )

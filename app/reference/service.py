@@ -74,6 +74,12 @@ class Country:
     code: str
     name: str
     region: str | None
+    # OCHA's short names in French and Spanish, by language code (the taxonomy's columns).
+    names: dict[str, str]
+
+    def name_in(self, language: str) -> str:
+        """The country's name in ``language`` (en, fr, es); English where none is known."""
+        return self.names.get(language) or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,11 @@ def countries() -> dict[str, Country]:
                 code=row["ISO 3166-1 Alpha 3-Codes"].strip(),
                 name=row["Preferred Term"].strip(),
                 region=row["Region Name"].strip() or None,
+                names={
+                    code: row[column].strip()
+                    for code, column in (("fr", "French Short"), ("es", "Spanish Short"))
+                    if row[column].strip()
+                },
             )
             for row in csv.DictReader(f)
             if row["ISO 3166-1 Alpha 3-Codes"].strip()
