@@ -1,0 +1,146 @@
+// What the sitrep form's pages (new sitrep, my sitreps, upload) share: the signed-in user,
+// the top bar, the service worker that keeps them usable offline, and the outbox sending
+// by itself.
+
+import * as api from "./api.js";
+import { el, $ } from "./dom.js";
+import { lang, translatePage } from "./i18n.js";
+import * as outbox from "./outbox.js";
+import { adminAreas, crisesOf, loadReference } from "./reference.js";
+import { mountTopbar } from "./shell.js";
+import * as store from "./store.js";
+import "./form-messages.js";
+
+// Where a token kept for this device lives (only when the user asked for it).
+const KEPT = "kept-token";
+
+export function status(message, kind = "") {
+  const node = $("status");
+  if (node) node.replaceChildren(message ? el("div", { class: `notice ${kind}` }, message) : "");
+}
+
+/** The token kept on this device, if the user chose "keep me signed in": {token, me}. */
+export async function keptSignIn() {
+  try {
+    return await store.deviceGet(KEPT);
+  } catch (_) {
+    return null;
+  }
+}
+
+export async function keepSignedIn(keep) {
+  if (keep) await store.deviceSet(KEPT, { token: api.token(), me: await api.me() });
+  else await store.deviceSet(KEPT, null);
+}
+
+/** The shared top bar; its sign-out also forgets what this device kept, so that the next
+ * person at a shared device starts signed out. */
+async function mountBar(page) {
+  const user = await mountTopbar(page);
+  document.querySelector(".topbar").addEventListener(
+    "click",
+    (event) => {
+      if (!event.target.closest("#sign-out")) return;
+      store.deviceSet(KEPT, null).catch(() => {});
+      const worker = navigator.serviceWorker && navigator.serviceWorker.controller;
+      if (worker) worker.postMessage({ type: "forget-data" });
+    },
+    true,
+  );
+  return user;
+}
+
+/** Fetches, through the service worker, the reference data of the user's countries, so
+ * that the worker keeps a copy of it for offline use. */
+async function warmOfflineCopy(user) {
+  const reference = await loadReference(user);
+  const own = user.role === "admin" ? [] : reference.countries.map((c) => c.code);
+  await Promise.all(own.flatMap((code) => [adminAreas(code), crisesOf(code)]));
+}
+
+async function registerWorker(signedIn) {
+  if (!("serviceWorker" in navigator)) return;
+  try {
+    await navigator.serviceWorker.register("/dashboard/sw.js", { scope: "/dashboard/", type: "module" });
+    await navigator.serviceWorker.ready;
+    if (!navigator.serviceWorker.controller) {
+      // The worker was just installed: what this page fetched went past it.
+      await new Promise((resolve) => navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
+      const user = await signedIn;
+      if (user) await warmOfflineCopy(user);
+    }
+    document.body.dataset.offline = "ready";
+  } catch (error) {
+    console.warn("no offline copy:", error);
+    document.body.dataset.offline = "unavailable";
+  }
+}
+
+/**
+ * Starts a page of the form: signs in from the tab's token (or the device's kept one),
+ * draws the top bar, translates, and starts the outbox. Resolves to the user, or never
+ * (going to the sign-in page) without a token.
+ */
+export async function start(page) {
+  let signedIn;
+  const worker = registerWorker(new Promise((resolve) => (signedIn = resolve)));
+  worker.catch(() => {});
+  if (!api.token()) {
+    const kept = await keptSignIn();
+    if (kept) api.signIn(kept.token, kept.me);
+  }
+  let user;
+  try {
+    user = await mountBar(page);
+  } catch (error) {
+    if (error instanceof api.ApiError && error.status === 401) user = null;
+    else throw error;
+  }
+  // No token, or a revoked one: the browser is on its way to the sign-in page.
+  if (!user) return new Promise(() => {});
+  signedIn(user);
+  translatePage();
+  document.addEventListener("ct:languagechange", () => translatePage());
+  return user;
+}
+
+/**
+ * Sends the user's outbox now and whenever it is due: at once, on the "online" event, at
+ * the next retry time, and when asked (the returned function; "Send now"). `changed` is
+ * called after every change of a record, from this tab or another.
+ */
+export function runOutbox(user, changed) {
+  let timer = null;
+  let running = null;
+  async function go(now = false) {
+    if (running) return running;
+    running = (async () => {
+      clearTimeout(timer);
+      const token = api.token();
+      if (!token) return;
+      try {
+        const result = await outbox.flush({ owner: user.name, token, lang: lang(), now });
+        if (result.nextAt !== null) {
+          timer = setTimeout(() => go(), Math.max(0, result.nextAt - Date.now()) + 50);
+        }
+        if (result.waiting && "serviceWorker" in navigator) {
+          const kept = await keptSignIn();
+          const registration = kept && (await navigator.serviceWorker.ready);
+          if (registration && registration.sync) registration.sync.register("outbox").catch(() => {});
+        }
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  }
+  window.addEventListener("online", () => go(true));
+  try {
+    const channel = new BroadcastChannel(outbox.CHANNEL);
+    channel.onmessage = (event) => changed(event.data && event.data.id);
+  } catch (_) {
+    // only this tab's changes are seen
+  }
+  go();
+  return go;
+}
