@@ -27,14 +27,11 @@ class Officer:
         demo: Demo,
         viewport: str = "desktop",
         user: str = "demo-field",
-        locale: str | None = None,
+        **options: Any,
     ) -> None:
         self.demo = demo
         self.user = user
-        options = dict(VIEWPORTS[viewport])
-        if locale:
-            options["locale"] = locale
-        self.context = browser.new_context(**options)
+        self.context = browser.new_context(**{**VIEWPORTS[viewport], **options})
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
@@ -212,3 +209,155 @@ def test_online_two_line_sitrep_is_stored_and_counted(officer: Officer) -> None:
     officer.loaded()
     assert page.locator("#kpi-sum").get_attribute("data-value") == str(300 + 2500)
     assert not officer.errors
+
+
+def test_offline_sitreps_wait_in_the_outbox_and_are_stored_once(officer: Officer) -> None:
+    page = officer.page
+    officer.sign_in()
+    officer.offline_ready()
+    officer.context.set_offline(True)
+    # The form comes from the service worker, its lists from the kept copies.
+    page.reload()
+    officer.loaded()
+    sectors = ["shelter", "wash", "health"]
+    for number, sector in enumerate(sectors):
+        officer.head(start="2026-02-01", end="2026-02-28")
+        officer.fill_line(0, sector=sector, admin1="South Darfur", reached=100 + number)
+        officer.submit()
+        officer.outcome_state("waiting")
+        assert "offline" in page.locator("#status").inner_text()
+        if number == 0:
+            screenshot(page, "form-offline-desktop")
+    officer.context.set_offline(False)
+    with officer.api() as api:
+        for _ in range(60):
+            stored = sitreps_of(
+                api, country="SDN", period_from="2026-02-01", period_to="2026-02-28"
+            )
+            if len(stored) >= 3:
+                break
+            page.wait_for_timeout(500)
+        page.wait_for_timeout(1000)
+        stored = sitreps_of(api, country="SDN", period_from="2026-02-01", period_to="2026-02-28")
+    assert sorted(s["lines"][0]["sector"] for s in stored) == sorted(sectors)
+    assert sorted(s["lines"][0]["people_reached"] for s in stored) == [100, 101, 102]
+    officer.outcome_state("accepted")
+
+
+def test_a_lost_answer_is_retried_and_the_sitrep_stored_once(browser: Any, demo: Demo) -> None:
+    officer = Officer(browser, demo, service_workers="block")
+    page = officer.page
+    lost: list[int] = []
+
+    def lose_first_answer(route: Any) -> None:
+        if route.request.method == "POST" and not lost:
+            answer = route.fetch()  # the service commits the sitrep ...
+            lost.append(answer.status)
+            route.abort("connectionreset")  # ... and its answer never arrives
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/sitreps", lose_first_answer)
+    officer.sign_in()
+    officer.head(start="2026-03-01", end="2026-03-31")
+    officer.fill_line(0, sector="cccm", admin1="West Darfur", reached=640, new=640)
+    officer.submit()
+    officer.outcome_state("accepted")
+    assert lost == [201]
+    with officer.api() as api:
+        stored = sitreps_of(api, country="SDN", period_from="2026-03-01", period_to="2026-03-31")
+    assert len(stored) == 1
+    link = page.locator("#outcome a.sitrep-link").get_attribute("href")
+    assert link == f"/dashboard/sitrep?id={stored[0]['id']}"
+    officer.close()
+
+
+def test_a_refusal_of_the_service_is_shown_at_its_input(browser: Any, demo: Demo) -> None:
+    officer = Officer(browser, demo, service_workers="block")
+    page = officer.page
+
+    def stale_reference(route: Any) -> None:
+        # The list the form chooses from names a place the service no longer knows.
+        answer = route.fetch()
+        areas = answer.json()
+        areas.append({"code": "SD01999", "name": "Old Camp", "level": 2, "parent": "SD01"})
+        route.fulfill(response=answer, json=areas)
+
+    page.route("**/api/v1/countries/SDN/admin-areas?level=all", stale_reference)
+    officer.sign_in()
+    officer.head(start="2026-04-01", end="2026-04-30")
+    officer.fill_line(0, sector="health", admin1="Khartoum", admin2="Old Camp", reached=50)
+    officer.submit()
+    officer.outcome_state("refused")
+    admin2 = officer.line(0).locator('[data-field="admin2"]')
+    message = page.locator(f"#{admin2.get_attribute('id')}-msg")
+    assert "SD01999" in message.inner_text()
+    assert message.get_attribute("id") in (admin2.get_attribute("aria-describedby") or "")
+    assert admin2.get_attribute("aria-invalid") == "true"
+    screenshot(page, "form-refused-desktop")
+    # Corrected, it is accepted (with a new Idempotency-Key, since the request changed).
+    admin2.fill("")
+    officer.submit()
+    officer.outcome_state("accepted")
+    officer.close()
+
+
+def test_a_conflict_links_to_the_sitrep_holding_the_slot(officer: Officer) -> None:
+    page = officer.page
+    with officer.api() as api:
+        held = sitreps_of(api, country="SDN", period_from="2025-03-01", period_to="2025-03-31")
+    assert len(held) == 1
+    officer.sign_in()
+    officer.head(start="2025-03-01", end="2025-03-31")
+    officer.fill_line(0, sector="shelter", admin1="Khartoum", reached=10)
+    officer.submit()
+    link = page.locator("#summary a.amend-instead")
+    link.wait_for(timeout=20_000)
+    assert link.get_attribute("href") == f"/dashboard/sitrep?id={held[0]['id']}"
+    assert f"{held[0]['id']}" in page.locator("#summary").inner_text()
+    screenshot(page, "form-conflict-desktop")
+    link.click()
+    officer.loaded()
+    assert f"{held[0]['id']}" in page.locator("#title").inner_text()
+    assert page.locator("#period-start").input_value() == "2025-03-01"
+
+
+def test_an_amendment_of_a_changed_sitrep_shows_the_newer_revision(officer: Officer) -> None:
+    page = officer.page
+    body = {
+        "country": "SDN",
+        "period_start": "2026-05-01",
+        "period_end": "2026-05-31",
+        "lines": [
+            {
+                "sector": "wash",
+                "division": "hod",
+                "phase": "response",
+                "admin1": "SD03",
+                "people_reached": 1000,
+            }
+        ],
+    }
+    with officer.api() as api:
+        created = api.post("/sitreps", json=body)
+        assert created.status_code == 201, created.text
+        sitrep_id = created.json()["id"]
+        officer.sign_in(f"/dashboard/sitrep?id={sitrep_id}")
+        assert page.locator("#period-start").input_value() == "2026-05-01"
+        page.fill("#narrative", "Water trucking in Nyala.")
+        # Meanwhile, a colleague corrects the figure.
+        newer = {**body, "lines": [{**body["lines"][0], "people_reached": 1100}]}
+        changed = api.put(
+            f"/sitreps/{sitrep_id}", json=newer, headers={"If-Match": created.headers["ETag"]}
+        )
+        assert changed.status_code == 200, changed.text
+        officer.submit()
+        summary = page.locator("#summary")
+        page.locator("#reapply").wait_for(timeout=20_000)
+        assert "1000 → 1100" in summary.inner_text().replace(",", "")
+        screenshot(page, "form-stale-desktop")
+        page.click("#reapply")
+        officer.outcome_state("accepted")
+        stored = api.get(f"/sitreps/{sitrep_id}").json()
+    assert stored["revision"] == 3
+    assert stored["narrative"] == "Water trucking in Nyala."

@@ -13,6 +13,7 @@ import "./form-messages.js";
 
 // Where a token kept for this device lives (only when the user asked for it).
 const KEPT = "kept-token";
+const WARMED = "crisis-tracker.offline-copy";
 
 export function status(message, kind = "") {
   const node = $("status");
@@ -64,10 +65,13 @@ async function registerWorker(signedIn) {
     await navigator.serviceWorker.register("/dashboard/sw.js", { scope: "/dashboard/", type: "module" });
     await navigator.serviceWorker.ready;
     if (!navigator.serviceWorker.controller) {
-      // The worker was just installed: what this page fetched went past it.
       await new Promise((resolve) => navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
-      const user = await signedIn;
-      if (user) await warmOfflineCopy(user);
+    }
+    // Once per tab: the lists of every country of the user, not only those opened so far.
+    const user = await signedIn;
+    if (user && navigator.onLine && !sessionStorage.getItem(WARMED)) {
+      await warmOfflineCopy(user);
+      sessionStorage.setItem(WARMED, "true");
     }
     document.body.dataset.offline = "ready";
   } catch (error) {

@@ -30,6 +30,7 @@ let showAll = false;
 const touched = new Set();
 let serverProblems = []; // [{loc, msg}] of the service's last refusal
 let saveTimer = null;
+let outcomeId = null; // the record whose answer the page shows below the form
 
 // --- names -----------------------------------------------------------------------------
 
@@ -477,7 +478,10 @@ function validate() {
     }
     if (always || isTouched(target)) shown.get(msg).push(message);
   };
-  for (const problem of problems) place(problem.loc, t(problem.key, problem.params), false);
+  for (const problem of problems) {
+    const params = Object.entries(problem.params).map(([k, v]) => [k, typeof v === "number" ? fmtNumber(v) : v]);
+    place(problem.loc, t(problem.key, Object.fromEntries(params)), false);
+  }
   for (const problem of serverProblems) place(problem.loc, problem.msg, true);
   for (const [msg, texts] of shown) {
     msg.textContent = texts.join(" ");
@@ -553,16 +557,18 @@ function edited(event) {
 
 // --- sending ------------------------------------------------------------------------------
 
-function showOutcome() {
+function showOutcome(shown = record) {
   const node = $("outcome");
-  if (!record || record.state === "draft") {
+  if (!shown || shown.state === "draft") {
     node.hidden = true;
+    outcomeId = null;
     return;
   }
+  outcomeId = shown.id;
   node.hidden = false;
   node.replaceChildren(
-    el("h2", {}, t("form.outcome_title"), " ", stateBadge(record)),
-    ...outcome(record),
+    el("h2", {}, t("form.outcome_title"), " ", stateBadge(shown)),
+    ...outcome(shown),
     el("p", {}, el("a", { href: "/dashboard/sitreps" }, t("form.to_my_sitreps"))),
   );
 }
@@ -854,12 +860,10 @@ async function main() {
   }
   wire();
   sendNow = runOutbox(user, async (id) => {
-    if (record && id === record.id) {
+    // An answer that arrived by itself (a retry of the outbox) for what the page shows.
+    if (id && id === outcomeId && !(record && record.id === id)) {
       const fresh = await store.getRecord(id);
-      if (fresh && fresh.state !== record.state && !["waiting", "sending"].includes(fresh.state)) {
-        record = fresh;
-        showOutcome();
-      }
+      if (fresh) showOutcome(fresh);
     }
   });
   const params = new URLSearchParams(location.search);
