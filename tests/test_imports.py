@@ -52,6 +52,7 @@ ROWCA_OPTIONS: list[tuple[str, str | int]] = [
     ("column", "people_targeted=AnnualTarget"),
     ("only", "Indicator~people"),
     ("combine", "max"),
+    ("figures", "period"),
 ]
 HEADER = (
     "country,crisis_id,period_start,period_end,sector,division,phase,admin1,admin2,"
@@ -696,6 +697,8 @@ def test_an_import_is_audited_with_a_summary(sudan: Api, hq: Api) -> None:
         "hxl": False,
         "dry_run": False,
         "strict": False,
+        "mode": "create",
+        "figures": None,
         "written": True,
         "rows": 2,
         "rows_skipped": 0,
@@ -703,8 +706,12 @@ def test_an_import_is_audited_with_a_summary(sudan: Api, hq: Api) -> None:
         "sitreps": 2,
         "accepted": 1,
         "refused": 1,
+        "created": 1,
+        "amended": 0,
+        "unchanged": 0,
         "lines": 1,  # the refused row made no line
         "created_sitrep_ids": report["created_sitrep_ids"],
+        "amended_sitrep_ids": [],
     }
     submitted = hq.get("/api/v1/audit", params={"action": "sitrep.submit"}).json()["items"]
     assert [e["entity_id"] for e in submitted] == report["created_sitrep_ids"]
