@@ -521,6 +521,7 @@ class _RowReader:
         self.row = row
         self.layout = layout
         self.problems: list[ImportProblem] = []
+        self.notes: list[tuple[str | None, str]] = []
 
     def fail(self, name: str, reason: str) -> None:
         column = self.layout.label(name) or name
@@ -532,12 +533,18 @@ class _RowReader:
         column = self.layout.columns.get(name)
         return self.row.cell(column) if column is not None else ""
 
+    def note(self, name: str, note: str) -> None:
+        self.notes.append((self.layout.label(name) or name, note))
+
     def value(self, name: str, parse: Callable[[str], T], *, required: bool = False) -> T | None:
         text = self.text(name)
         if not text:
             if required:
                 self.fail(name, f"{name} is empty")
             return None
+        return self.parsed(name, text, parse)
+
+    def parsed(self, name: str, text: str, parse: Callable[[str], T]) -> T | None:
         try:
             return parse(text)
         except Unresolved as exc:
@@ -615,9 +622,9 @@ def _read_row(row: SheetRow, layout: Layout, options: ImportOptions) -> _Row:
     if country is not None and period is not None and not crisis_problem:
         key = (country, crisis_id, *period)
     if reader.problems:
-        return _Row(key=key, problems=reader.problems)
+        return _Row(key=key, problems=reader.problems, notes=reader.notes)
     try:
-        return _Row(key=key, line=LineIn.model_validate(line))
+        return _Row(key=key, line=LineIn.model_validate(line), notes=reader.notes)
     except PydanticValidationError as exc:
         for error in exc.errors():
             loc = [str(part) for part in error["loc"]] or ["people_reached"]
@@ -739,16 +746,47 @@ def _location(reader: _RowReader, country: str | None) -> tuple[str | None, str 
     admin1 along."""
     if country is None:
         return None, None
-    admin1 = reader.value("admin1", lambda text: names.admin_area(text, country=country, level=1))
-    if reader.text("admin1") and admin1 is None:
+    admin1 = _area(reader, country=country, level=1, admin1=None)
+    if (reader.text("admin1") or reader.text("admin1_name")) and admin1 is None:
         return None, None  # the admin2 could not be looked for in the right place
-    admin2 = reader.value(
-        "admin2", lambda text: names.admin_area(text, country=country, level=2, admin1=admin1)
-    )
+    admin2 = _area(reader, country=country, level=2, admin1=admin1)
     if admin2 is not None and admin1 is None:
         area = reference.admin_areas().get(admin2)
         admin1 = area.parent if area is not None and area.level == 2 else None
     return admin1, admin2
+
+
+def _area(reader: _RowReader, *, country: str, level: int, admin1: str | None) -> str | None:
+    """An admin area by p-code or name. A p-code that is not a current one is taken as the
+    current one when the change was systematic (a prefix), or else by the name the row
+    gives beside it, with a note saying so."""
+    name = f"admin{level}"
+    text, beside = reader.text(name), reader.text(f"{name}_name")
+    if not text:
+        text, beside = beside, ""
+    if not text:
+        return None
+
+    def by_name(value: str) -> str:
+        return names.admin_area(value, country=country, level=level, admin1=admin1)
+
+    code = text.strip().upper()
+    if names.looks_like_pcode(code) and code not in reference.admin_areas():
+        current = names.current_pcode(code, country=country, level=level)
+        if current is not None:
+            area = reference.admin_areas()[current]
+            reader.note(
+                name,
+                f"{code} is not a current p-code; {country}'s p-codes now begin "
+                f"{current.rstrip('0123456789')}: {area.name} is {current}",
+            )
+            return current
+        if beside:
+            found = reader.parsed(f"{name}_name", beside, by_name)
+            if found is not None:
+                reader.note(name, f"{code} is not a current p-code; {beside} is {found}")
+            return found
+    return reader.parsed(name, text, by_name)
 
 
 def _whole(text: str) -> int:
