@@ -111,13 +111,10 @@ def render(report: ImportRead, console: Console | None = None) -> None:
                 "" if change.new is None else str(change.new),
             )
         console.print(table)
-    if report.notes:
-        notes = Table(title="Notes", title_justify="left")
-        for heading in ("rows", "column", "note"):
-            notes.add_column(heading)
-        for note in report.notes:
-            notes.add_row(_ranges(note.rows), note.column or "", note.note)
-        console.print(notes)
+    for note in report.notes:
+        # Notes are sentences: printed as such, not squeezed into a table's column.
+        where = f"rows {_ranges(note.rows)}" + (f", {note.column}" if note.column else "")
+        console.print(f"note ({where}): {note.note}", highlight=False)
     if report.problems:
         problems = Table(title="Problems", title_justify="left")
         for heading in ("row", "column", "reason"):

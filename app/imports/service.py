@@ -334,6 +334,9 @@ def _changes(lines: list[SitrepLine], data: SitrepCreate) -> list[ImportedChange
         if old is None:
             changes.append(ImportedChange(line=_slot_text(key), change="added"))
             continue
+        # people_reached_new that neither revision gives (it is people_reached) changes
+        # with people_reached, which says so already.
+        implied = line.people_reached_new is None and old.people_reached_new == old.people_reached
         changes += [
             ImportedChange(
                 line=_slot_text(key),
@@ -343,7 +346,7 @@ def _changes(lines: list[SitrepLine], data: SitrepCreate) -> list[ImportedChange
                 new=after[name],
             )
             for name in _COMPARED
-            if getattr(old, name) != after[name]
+            if getattr(old, name) != after[name] and not (implied and name == "people_reached_new")
         ]
     changes += [ImportedChange(line=_slot_text(key), change="removed") for key in before]
     return changes
