@@ -8,8 +8,10 @@ The real file is OCHA ROWCA's 2014 cluster monitoring sheet for Mali and Senegal
   (a month name) are read as sector, country, admin1 and the month; `year=2014` gives the
   month its year, so each row covers a calendar month.
 - `Achieved` is people_reached and `AnnualTarget` people_targeted (column=... options); the
-  sheet has no first-time figure, so people_reached_new is people_reached (DOMAIN.md's rule
-  for an absent figure). The sheet names no division or phase: division=hod, phase=response.
+  sheet has no first-time or year-to-date figure, and reports Gao and Mopti for two months,
+  so it must say what Achieved counts: figures=period (everyone reached in the month), and
+  people_reached_new is people_reached (DOMAIN.md's rule for an absent figure; the report
+  warns that the months then add up, tests/test_imports_again.py). The sheet names no division or phase: division=hod, phase=response.
 - Only rows whose `Indicator` counts people are imported (only=Indicator~people); rows of
   management committees, hygiene kits, areas covered and the like are skipped, and so are
   rows of clusters this service does not track (Food Security, Protection, Education).
