@@ -132,7 +132,9 @@ class ImportProblem(BaseModel):
     status: int | None = Field(
         default=None,
         description="For a refused row, the status of its problem (422; 403 or 409 when its "
-        "sitrep was refused for permission or a slot already reported); none when skipped.",
+        "sitrep was refused for permission or a slot already reported; 404 when mode=update "
+        "found no sitrep to update; 412 when the sitrep changed during the import); none "
+        "when skipped.",
     )
 
 
