@@ -1,10 +1,14 @@
 """File import of 5W sheets: one row per sitrep line.
 
-Each row is read into a line (names resolved to codes, figures checked); rows are grouped
-into sitreps by country, crisis and period; each sitrep is then submitted exactly as
-``POST /api/v1/sitreps/batch`` submits it (``sitreps.submit_each``: a savepoint each, with
-every rule of a single submission). A sitrep any of whose rows has a problem is refused
-whole. A dry run, and a strict import with any problem, roll everything back.
+Each row is read into a line (names resolved to codes, figures read as ``figures``
+declares); rows are grouped into sitreps by country, crisis and period; each sitrep is then
+written in a savepoint of its own, with every rule of a single submission: submitted as
+``POST /api/v1/sitreps`` submits it or, when the mode is update or upsert and a live sitrep
+of the same country, crisis and period shares a slot with it, amended as
+``PUT /api/v1/sitreps/{id}`` amends it (with the ETag just read), or left alone when no
+figure differs. A sitrep any of whose rows has a problem is refused whole. A dry run, and
+a strict import with any problem, do all of it and then roll everything back, so a dry run
+reports what the real run does.
 """
 
 import re
