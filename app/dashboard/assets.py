@@ -28,10 +28,12 @@ PAGES = {
     "completeness": "completeness.html",
     "sign-in": "sign-in.html",
     "sitrep": "sitrep.html",
+    "sitreps": "sitreps.html",
+    "upload": "upload.html",
 }
 # The pages that work offline (the sitrep form and what it needs): the service worker keeps
 # them, and every file they load, in its cache.
-OFFLINE_PAGES = ("sitrep", "sign-in")
+OFFLINE_PAGES = ("sitrep", "sitreps", "upload", "sign-in")
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",

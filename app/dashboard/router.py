@@ -87,6 +87,16 @@ def sitrep_page(request: Request) -> Response:
     return _page(request, "sitrep")
 
 
+@router.api_route("/sitreps", methods=["GET", "HEAD"])
+def sitreps_page(request: Request) -> Response:
+    return _page(request, "sitreps")
+
+
+@router.api_route("/upload", methods=["GET", "HEAD"])
+def upload_page(request: Request) -> Response:
+    return _page(request, "upload")
+
+
 @router.api_route("/sw.js", methods=["GET", "HEAD"])
 def service_worker(request: Request) -> Response:
     # Served from /dashboard/, so its scope is the dashboard (Service-Worker-Allowed says so

@@ -30,7 +30,7 @@ export async function keptSignIn() {
 }
 
 export async function keepSignedIn(keep) {
-  if (keep) await store.deviceSet(KEPT, { token: api.token(), me: await api.me() });
+  if (keep) await store.deviceSet(KEPT, { token: api.token(), me: await api.me(), lang: lang() });
   else await store.deviceSet(KEPT, null);
 }
 
