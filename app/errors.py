@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.i18n import _, either, pydantic_message, title
 from app.requests import route_templates
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class ValidationFailed(AppError):
         first_loc, first_msg = errors[0]
         detail = f"{'.'.join(str(part) for part in first_loc)}: {first_msg}"
         if len(errors) > 1:
-            detail += f" (and {len(errors) - 1} more)"
+            detail += " " + _("(and {count} more)", count=len(errors) - 1)
         super().__init__(detail, errors=[{"loc": list(loc), "msg": msg} for loc, msg in errors])
 
 
@@ -238,7 +239,7 @@ def problem_response(
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": type_,
-        "title": HTTPStatus(status).phrase,
+        "title": title(status),
         "status": status,
         "detail": detail,
         **extensions,
@@ -255,16 +256,15 @@ def _validation_loc(loc: Sequence[Any]) -> tuple[str | int, ...]:
 
 
 def _validation_message(error: dict[str, Any]) -> str:
-    msg = str(error.get("msg", "is not valid"))
     if error.get("type") == "json_invalid":
-        return "the body is not valid JSON"
-    return msg.removeprefix("Value error, ")
+        return _("the body is not valid JSON")
+    return pydantic_message(error).removeprefix("Value error, ")
 
 
 def problem_body(exc: AppError) -> dict[str, Any]:
     return {
         "type": exc.type,
-        "title": HTTPStatus(exc.status).phrase,
+        "title": title(exc.status),
         "status": exc.status,
         "detail": exc.detail,
         **exc.extensions,
@@ -296,7 +296,7 @@ async def _request_validation_error(request: Request, exc: Exception) -> JSONRes
         _has_valid_token, request
     ):
         return await _app_error(
-            request, Unauthorized("Send a valid API token as 'Authorization: Bearer <token>'.")
+            request, Unauthorized(_("Send a valid API token as 'Authorization: Bearer <token>'."))
         )
     return await _app_error(request, validation_failed(exc.errors()))
 
@@ -306,11 +306,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers) if exc.headers else {}
     if exc.status_code == 404 and detail == "Not Found":
-        detail = "There is no such endpoint."
+        detail = _("There is no such endpoint.")
     elif exc.status_code == 405:
         allowed = _allowed_methods(request)
         headers["Allow"] = ", ".join(allowed)
-        detail = f"{request.method} is not supported here; use {' or '.join(allowed)}."
+        detail = _(
+            "{method} is not supported here; use {allowed}.",
+            method=request.method,
+            allowed=either(allowed),
+        )
     problem_type = getattr(exc, "problem_type", "about:blank")
     return problem_response(exc.status_code, detail, type_=problem_type, headers=headers or None)
 
@@ -342,7 +346,7 @@ async def _database_unavailable(_request: Request, exc: Exception) -> JSONRespon
     logger.warning("database unavailable: %s", exc.__class__.__name__)
     return problem_response(
         503,
-        "The database is not answering; try again shortly.",
+        _("The database is not answering; try again shortly."),
         type_=ServiceUnavailable.type,
         headers={"Retry-After": "5"},
     )
@@ -354,7 +358,7 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def _internal_error() -> JSONResponse:
-    return problem_response(500, "An unexpected error occurred; it has been logged.")
+    return problem_response(500, _("An unexpected error occurred; it has been logged."))
 
 
 class UnexpectedErrorMiddleware:

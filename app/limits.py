@@ -11,6 +11,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import problem_response
+from app.i18n import _, number
 
 
 class BodyTooLarge(HTTPException):
@@ -22,8 +23,11 @@ class BodyTooLarge(HTTPException):
     def __init__(self, max_bytes: int) -> None:
         super().__init__(
             413,
-            f"The request body is larger than {max_bytes:,} bytes; split it (a batch into "
-            "smaller batches, a file into smaller files).",
+            _(
+                "The request body is larger than {limit} bytes; split it (a batch into smaller "
+                "batches, a file into smaller files).",
+                limit=number(max_bytes),
+            ),
         )
 
 
@@ -92,8 +96,10 @@ class RateLimitMiddleware:
         if wait > 0:
             response = problem_response(
                 429,
-                "Too many requests with this token; slow down and retry after the number of "
-                "seconds in Retry-After.",
+                _(
+                    "Too many requests with this token; slow down and retry after the number "
+                    "of seconds in Retry-After."
+                ),
                 type_="urn:crisis-tracker:problem:rate-limited",
                 headers={"Retry-After": str(math.ceil(wait))},
             )

@@ -22,6 +22,7 @@ from app.errors import (
 )
 from app.exports.router import router as exports_router
 from app.health import router as health_router
+from app.i18n import LanguageMiddleware
 from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
@@ -140,6 +141,8 @@ def create_app() -> FastAPI:
     # Outside the limits and the last-resort 500, so that refused and failed requests are
     # counted and logged too; inside the request id, so that the access line carries it.
     app.add_middleware(metrics.RequestsMiddleware)
+    # The language of messages is chosen before anything can refuse the request.
+    app.add_middleware(LanguageMiddleware)
     app.add_middleware(RequestIdMiddleware)
     generate_openapi = app.openapi
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from app.config import get_settings
 from app.errors import BadRequest, ValidationFailed
+from app.i18n import _
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -71,7 +72,10 @@ class MalformedCursor(BadRequest):
 
     def __init__(self) -> None:
         super().__init__(
-            "The cursor is malformed: pass back a next_cursor exactly as this endpoint returned it."
+            _(
+                "The cursor is malformed: pass back a next_cursor exactly as this endpoint "
+                "returned it."
+            )
         )
 
 
@@ -96,7 +100,12 @@ def checked_limit(limit: int | None) -> int:
     settings = get_settings()
     if limit is not None and limit > settings.page_limit_max:
         raise ValidationFailed(
-            [(("query", "limit"), f"at most {settings.page_limit_max} items per page")]
+            [
+                (
+                    ("query", "limit"),
+                    _("at most {limit} items per page", limit=settings.page_limit_max),
+                )
+            ]
         )
     return limit or settings.page_limit_default
 

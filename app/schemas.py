@@ -4,11 +4,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from app.i18n import N_
+
 
 def no_nul(value: Any) -> Any:
     """Refuses text holding a NUL character: PostgreSQL can neither store nor compare it."""
     if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+        raise ValueError(N_("must not contain NUL characters"))
     return value
 
 

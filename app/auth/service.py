@@ -4,6 +4,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterable
+from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
@@ -13,6 +14,7 @@ from app.auth.models import ApiToken, Role, User, UserCluster, UserCountry
 from app.clusters import service as clusters
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.i18n import _
 from app.reference import service as reference
 
 TOKEN_PREFIX = "ct_"
@@ -39,34 +41,46 @@ def create_user(
         problems.append(
             (
                 ("name",),
-                "use 1 to 100 letters, digits, '.', '_', '@' or '-', starting with a "
-                "letter or digit",
+                _(
+                    "use 1 to 100 letters, digits, '.', '_', '@' or '-', starting with a "
+                    "letter or digit"
+                ),
             )
         )
     problems += [
-        (("countries",), f"{code} is not an ISO 3166-1 alpha-3 country code")
+        (("countries",), _("{code} is not an ISO 3166-1 alpha-3 country code", code=code))
         for code in country_codes
         if not reference.is_country(code)
     ]
     problems += [
-        (("clusters",), f"{code} is not a cluster (one of {', '.join(clusters.CLUSTERS)})")
+        (
+            ("clusters",),
+            _(
+                "{code} is not a cluster (one of {known})",
+                code=code,
+                known=", ".join(clusters.CLUSTERS),
+            ),
+        )
         for code in cluster_codes
         if code not in clusters.CLUSTERS
     ]
     if role == Role.field and not country_codes:
-        problems.append((("countries",), "a field officer needs at least one country"))
+        problems.append((("countries",), _("a field officer needs at least one country")))
     if role == Role.coordinator and not cluster_codes:
-        problems.append((("clusters",), "a coordinator needs at least one cluster"))
+        problems.append((("clusters",), _("a coordinator needs at least one cluster")))
     if role in (Role.admin, Role.hq) and (country_codes or cluster_codes):
         problems.append(
-            (("role",), f"{role} users see every country and cluster; give them no scope")
+            (
+                ("role",),
+                _("{role} users see every country and cluster; give them no scope", role=role),
+            )
         )
     if role == Role.field and cluster_codes:
-        problems.append((("clusters",), "clusters apply to coordinators only"))
+        problems.append((("clusters",), _("clusters apply to coordinators only")))
     if problems:
         raise ValidationFailed(problems)
     if session.scalar(select(User.id).where(User.name == name)) is not None:
-        raise Conflict(f"A user named {name!r} already exists.")
+        raise Conflict(_("A user named {name} already exists.", name=repr(name)))
     user = User(
         name=name,
         role=role.value,
@@ -117,7 +131,7 @@ def get_user_by_name(session: Session, *, name: str) -> User:
         .options(selectinload(User.countries), selectinload(User.clusters))
     )
     if user is None:
-        raise NotFound(f"There is no user named {name!r}.")
+        raise NotFound(_("There is no user named {name}.", name=repr(name)))
     return user
 
 
@@ -157,7 +171,7 @@ def authenticate(session: Session, *, token: str) -> User | None:
 
 def authenticate_header(session: Session, *, authorization: str) -> User | None:
     """The user of an ``Authorization: Bearer <token>`` header value, if it names one."""
-    scheme, _, token = authorization.partition(" ")
+    scheme, _space, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return authenticate(session, token=token.strip())
@@ -169,18 +183,26 @@ def authenticate_header(session: Session, *, authorization: str) -> User | None:
 def require_role(user: User, *roles: Role) -> None:
     if user.role not in roles:
         allowed = ", ".join(r.value for r in roles)
-        raise Forbidden(f"Your role ({user.role}) cannot do this; it needs one of: {allowed}.")
+        raise Forbidden(
+            _(
+                "Your role ({role}) cannot do this; it needs one of: {allowed}.",
+                role=user.role,
+                allowed=allowed,
+            )
+        )
 
 
-def require_country(user: User, country: str, *, thing: str | None = None) -> None:
+def require_country(user: User, country: str, *, thing: Literal["sitrep"] | None = None) -> None:
     """Field officers and country-scoped coordinators act only in their own countries.
     For a ``thing`` the user named by id only, the message does not say its country."""
     if country_scope(user) is not None and country not in user.country_codes:
         yours = ", ".join(sorted(user.country_codes))
         raise Forbidden(
-            f"This {thing} is not in one of your countries ({yours})."
-            if thing
-            else f"{country} is not one of your countries ({yours})."
+            _("This sitrep is not in one of your countries ({yours}).", yours=yours)
+            if thing == "sitrep"
+            else _(
+                "{country} is not one of your countries ({yours}).", country=country, yours=yours
+            )
         )
 
 
@@ -206,7 +228,11 @@ def narrow_countries(user: User, requested: Iterable[str] | None) -> list[str] |
 def require_cluster(user: User, cluster: str) -> None:
     if user.role == Role.coordinator and cluster not in user.cluster_codes:
         raise Forbidden(
-            f"{cluster} is not one of your clusters ({', '.join(sorted(user.cluster_codes))})."
+            _(
+                "{cluster} is not one of your clusters ({yours}).",
+                cluster=cluster,
+                yours=", ".join(sorted(user.cluster_codes)),
+            )
         )
 
 

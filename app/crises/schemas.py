@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.crises.models import CrisisKind
+from app.i18n import N_
 from app.schemas import RequestModel
 
 GLIDE = re.compile(r"^[A-Z]{2}-\d{4}-\d{6}-[A-Z]{3}$")
@@ -53,7 +54,7 @@ class CrisisCreate(RequestModel):
             return None
         value = value.strip().upper()
         if not GLIDE.match(value):
-            raise ValueError("a GLIDE number looks like EQ-2023-000015-TUR")
+            raise ValueError(N_("a GLIDE number looks like EQ-2023-000015-TUR"))
         return value
 
 

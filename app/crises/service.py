@@ -8,29 +8,27 @@ from app.crises.models import Crisis, CrisisCountry, CrisisKind
 from app.crises.schemas import CrisisCreate, CrisisRead
 from app.db import utcnow
 from app.errors import Conflict, NotFound, ValidationFailed
+from app.i18n import _
 from app.pagination import Page, decode_cursor, keyset_page
 from app.reference import service as reference
 
 
 def create(session: Session, *, data: CrisisCreate, user: User) -> Crisis:
     problems: list[tuple[tuple[str | int, ...], str]] = [
-        (("body", "countries", i), f"{code} is not an ISO 3166-1 alpha-3 country code")
+        (("body", "countries", i), _("{code} is not an ISO 3166-1 alpha-3 country code", code=code))
         for i, code in enumerate(data.countries)
         if not reference.is_country(code)
     ]
     if len(set(data.countries)) != len(data.countries):
-        problems.append((("body", "countries"), "a country is listed twice"))
+        problems.append((("body", "countries"), _("a country is listed twice")))
     if data.started_on > utcnow().date():
-        problems.append((("body", "started_on"), "a crisis cannot start in the future"))
+        problems.append((("body", "started_on"), _("a crisis cannot start in the future")))
     if problems:
         raise ValidationFailed(problems)
     if data.glide is not None:
         holder = session.scalar(select(Crisis.id).where(Crisis.glide == data.glide))
         if holder is not None:
-            raise Conflict(
-                f"GLIDE {data.glide} is already registered as crisis {holder}.",
-                crisis_id=holder,
-            )
+            raise Conflict(_glide_taken(data.glide, holder), crisis_id=holder)
     crisis = Crisis(
         name=data.name,
         kind=data.kind.value,
@@ -49,9 +47,7 @@ def create(session: Session, *, data: CrisisCreate, user: User) -> Crisis:
             session.flush()
     except IntegrityError:
         holder = session.scalar(select(Crisis.id).where(Crisis.glide == data.glide))
-        raise Conflict(
-            f"GLIDE {data.glide} is already registered as crisis {holder}.", crisis_id=holder
-        ) from None
+        raise Conflict(_glide_taken(data.glide, holder), crisis_id=holder) from None
     audit.record(
         session,
         action="crisis.create",
@@ -66,7 +62,7 @@ def create(session: Session, *, data: CrisisCreate, user: User) -> Crisis:
 def get(session: Session, *, crisis_id: int) -> Crisis:
     crisis = find(session, crisis_id=crisis_id)
     if crisis is None:
-        raise NotFound(f"There is no crisis {crisis_id}.")
+        raise NotFound(_("There is no crisis {crisis_id}.", crisis_id=crisis_id))
     return crisis
 
 
@@ -120,3 +116,7 @@ def read(crisis: Crisis) -> CrisisRead:
         scale_up=crisis.scale_up,
         created_at=crisis.created_at,
     )
+
+
+def _glide_taken(glide: str | None, holder: int | None) -> str:
+    return _("GLIDE {glide} is already registered as crisis {holder}.", glide=glide, holder=holder)

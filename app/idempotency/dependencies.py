@@ -16,6 +16,7 @@ from app.auth import service as auth
 from app.auth.models import User
 from app.db import new_session
 from app.errors import Unauthorized
+from app.i18n import _
 from app.idempotency import service as idempotency
 
 REPLAYED = "Idempotent-Replayed"
@@ -71,7 +72,7 @@ def _user_of(request: Request) -> User:
             session, authorization=request.headers.get("Authorization", "")
         )
     if user is None:
-        raise Unauthorized("Send a valid API token as 'Authorization: Bearer <token>'.")
+        raise Unauthorized(_("Send a valid API token as 'Authorization: Bearer <token>'."))
     return user
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.db import new_session, utcnow
 from app.errors import BadRequest, Conflict, ValidationFailed
+from app.i18n import _
 from app.idempotency.models import IdempotencyKey
 
 VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -54,7 +55,10 @@ class KeyReused(ValidationFailed):
             [
                 (
                     ("header", "Idempotency-Key"),
-                    f"{key!r} was used with a different request; use a new key for a new request",
+                    _(
+                        "{key} was used with a different request; use a new key for a new request",
+                        key=repr(key),
+                    ),
                 )
             ]
         )
@@ -67,7 +71,7 @@ class KeyInUse(Conflict):
 def check_key(key: str) -> None:
     if not VALID_KEY.match(key):
         raise BadRequest(
-            "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is ideal)."
+            _("Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is ideal).")
         )
 
 
@@ -158,8 +162,11 @@ def complete(
     )
     if stored.rowcount != 1:  # type: ignore[attr-defined]
         raise KeyInUse(
-            f"This request took longer than the Idempotency-Key lease, and a retry with key "
-            f"{claim.key!r} took it over; that retry's answer is the one that counts."
+            _(
+                "This request took longer than the Idempotency-Key lease, and a retry with key "
+                "{key} took it over; that retry's answer is the one that counts.",
+                key=repr(claim.key),
+            )
         )
 
 
@@ -181,7 +188,8 @@ def _own(claim: Claim) -> tuple[ColumnElement[bool], ...]:
 
 
 def _in_use(key: str) -> str:
-    return (
-        f"A request with Idempotency-Key {key!r} is still being processed; retry shortly "
-        "to get its answer."
+    return _(
+        "A request with Idempotency-Key {key} is still being processed; retry shortly to get "
+        "its answer.",
+        key=repr(key),
     )

@@ -4,6 +4,7 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from app.errors import ValidationFailed
+from app.i18n import _
 from app.reference import service as reference
 
 
@@ -18,8 +19,12 @@ def split_codes(
     allowed = set(allowed)
     unknown = [c for c in codes if c not in allowed]
     if unknown or not codes:
-        what = ", ".join(unknown) if unknown else "nothing"
-        raise ValidationFailed([(("query", name), f"{what}: not a known {name} code")])
+        msg = (
+            _("{codes}: not a known {name} code", codes=", ".join(unknown), name=name)
+            if unknown
+            else _("nothing: not a known {name} code", name=name)
+        )
+        raise ValidationFailed([(("query", name), msg)])
     return list(dict.fromkeys(codes))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.errors import NotFound, ValidationFailed
+from app.i18n import _
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -183,15 +184,21 @@ def admin_areas_of(
     country = country.upper()
     parent = parent.upper() if parent else None
     if not is_country(country):
-        raise NotFound(f"There is no country with ISO3 code {country!r}.")
+        raise NotFound(_("There is no country with ISO3 code {code}.", code=repr(country)))
     if parent is not None and level in ("1", "all"):
         raise ValidationFailed(
-            [(("query", "parent"), "parent narrows admin2 areas: use it with level=2 or alone")]
+            [(("query", "parent"), _("parent narrows admin2 areas: use it with level=2 or alone"))]
         )
     if parent is not None:
         area = admin_areas().get(parent)
         if area is None or area.country != country or area.level != 1:
-            raise NotFound(f"{parent!r} is not an admin1 p-code of {country}.")
+            raise NotFound(
+                _(
+                    "{parent} is not an admin1 p-code of {country}.",
+                    parent=repr(parent),
+                    country=country,
+                )
+            )
         return children_of(parent)
     levels = _admin_areas_by_country().get(country, {})
     if level == "2":
@@ -208,19 +215,34 @@ def location_problem(
     if admin1 is None:
         if admin2 is not None:
             area = admin_areas().get(admin2)
-            hint = f" (it belongs to {area.parent})" if area and area.level == 2 else ""
-            return "admin1", f"admin2 {admin2} needs its admin1{hint}"
+            if area and area.level == 2:
+                return "admin1", _(
+                    "admin2 {admin2} needs its admin1 (it belongs to {admin1})",
+                    admin2=admin2,
+                    admin1=area.parent,
+                )
+            return "admin1", _("admin2 {admin2} needs its admin1", admin2=admin2)
         return None
     area1 = admin_areas().get(admin1)
     if area1 is None or area1.level != 1:
-        return "admin1", f"{admin1} is not an admin1 p-code"
+        return "admin1", _("{admin1} is not an admin1 p-code", admin1=admin1)
     if area1.country != country:
-        return "admin1", f"{admin1} is in {area1.country}, not {country}"
+        return "admin1", _(
+            "{admin1} is in {actual}, not {country}",
+            admin1=admin1,
+            actual=area1.country,
+            country=country,
+        )
     if admin2 is None:
         return None
     area2 = admin_areas().get(admin2)
     if area2 is None or area2.level != 2:
-        return "admin2", f"{admin2} is not an admin2 p-code"
+        return "admin2", _("{admin2} is not an admin2 p-code", admin2=admin2)
     if area2.parent != admin1:
-        return "admin2", f"{admin2} is in {area2.parent}, not in {admin1}"
+        return "admin2", _(
+            "{admin2} is in {actual}, not in {admin1}",
+            admin2=admin2,
+            actual=area2.parent,
+            admin1=admin1,
+        )
     return None

@@ -34,6 +34,7 @@ from app.errors import (
     problem_body,
     validation_failed,
 )
+from app.i18n import N_, _, number
 from app.pagination import Page, decode_cursor, keyset_page
 from app.reference import service as reference
 from app.sectors import service as sectors
@@ -73,6 +74,14 @@ class SitrepFilters:
 
 def line_key(line: LineIn) -> str:
     return "|".join((line.sector, line.division, line.phase, line.admin1 or "", line.admin2 or ""))
+
+
+# A sitrep's status, as a message names it.
+_STATUS_WORDS = {SitrepStatus.submitted: N_("submitted"), SitrepStatus.withdrawn: N_("withdrawn")}
+
+
+def _status_word(status: str) -> str:
+    return _(_STATUS_WORDS[SitrepStatus(status)])
 
 
 def etag(sitrep: Sitrep) -> str:
@@ -142,7 +151,9 @@ def submit_batch(session: Session, *, items: list[Any], user: User) -> BatchRead
     auth.require_role(user, Role.field, Role.admin)
     limit = get_settings().max_sitreps_per_batch
     if len(items) > limit:
-        raise ValidationFailed([(("body", "sitreps"), f"at most {limit} sitreps per batch")])
+        raise ValidationFailed(
+            [(("body", "sitreps"), _("at most {limit} sitreps per batch", limit=limit))]
+        )
     results: list[BatchItemResult] = []
     for index, (sitrep, exc) in enumerate(submit_each(session, items=items, user=user)):
         if exc is not None:
@@ -240,8 +251,11 @@ def amend(
             [
                 (
                     ("body", "country"),
-                    f"a sitrep's country cannot change (it is {sitrep.country}); "
-                    "withdraw this sitrep and submit a new one",
+                    _(
+                        "a sitrep's country cannot change (it is {country}); "
+                        "withdraw this sitrep and submit a new one",
+                        country=sitrep.country,
+                    ),
                 )
             ]
         )
@@ -323,23 +337,34 @@ def _live_for_change(
     take_write_lock(session)
     sitrep = session.get(Sitrep, sitrep_id)
     if sitrep is None:
-        raise NotFound(f"There is no sitrep {sitrep_id}.")
+        raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
     auth.require_country(user, sitrep.country, thing="sitrep")
     if if_match is None:
         raise PreconditionRequired(
-            "Send the sitrep's current ETag in If-Match, so that an edit based on an older "
-            "revision cannot overwrite a newer one."
+            _(
+                "Send the sitrep's current ETag in If-Match, so that an edit based on an "
+                "older revision cannot overwrite a newer one."
+            )
         )
     offered = {tag.strip() for tag in if_match.split(",")}
     if "*" not in offered and etag(sitrep) not in offered:
         raise PreconditionFailed(
-            f"Sitrep {sitrep.id} has changed (its ETag is now {etag(sitrep)}, revision "
-            f"{sitrep.revision}, {sitrep.status}); read it again and redo your change.",
+            _(
+                "Sitrep {sitrep_id} has changed (its ETag is now {etag}, revision "
+                "{revision}, {status}); read it again and redo your change.",
+                sitrep_id=sitrep.id,
+                etag=etag(sitrep),
+                revision=sitrep.revision,
+                status=_status_word(sitrep.status),
+            ),
             current_etag=etag(sitrep),
         )
     if sitrep.status == SitrepStatus.withdrawn:
         raise Conflict(
-            f"Sitrep {sitrep.id} is withdrawn; it cannot change again. Submit a new sitrep."
+            _(
+                "Sitrep {sitrep_id} is withdrawn; it cannot change again. Submit a new sitrep.",
+                sitrep_id=sitrep.id,
+            )
         )
     return sitrep
 
@@ -460,31 +485,51 @@ def _checked_lines(session: Session, data: SitrepCreate) -> list[dict[str, Any]]
     settings = get_settings()
     if not reference.is_country(data.country):
         problems.append(
-            (("body", "country"), f"{data.country} is not an ISO 3166-1 alpha-3 country code")
+            (
+                ("body", "country"),
+                _("{code} is not an ISO 3166-1 alpha-3 country code", code=data.country),
+            )
         )
     if data.period_end < data.period_start:
-        problems.append((("body", "period_end"), "the period ends before it starts"))
+        problems.append((("body", "period_end"), _("the period ends before it starts")))
     elif (data.period_end - data.period_start).days + 1 > MAX_PERIOD_DAYS:
         problems.append(
-            (("body", "period_end"), f"a reporting period is at most {MAX_PERIOD_DAYS} days")
+            (
+                ("body", "period_end"),
+                _("a reporting period is at most {days} days", days=MAX_PERIOD_DAYS),
+            )
         )
     if data.period_start > utcnow().date() + timedelta(days=1):
-        problems.append((("body", "period_start"), "the period has not started yet"))
+        problems.append((("body", "period_start"), _("the period has not started yet")))
     if data.crisis_id is not None:
         crisis = crises.find(session, crisis_id=data.crisis_id)
         if crisis is None:
-            problems.append((("body", "crisis_id"), f"there is no crisis {data.crisis_id}"))
+            problems.append(
+                (
+                    ("body", "crisis_id"),
+                    _("there is no crisis {crisis_id}", crisis_id=data.crisis_id),
+                )
+            )
         elif data.country not in {c.country for c in crisis.countries}:
             covered = ", ".join(c.country for c in crisis.countries)
             problems.append(
                 (
                     ("body", "crisis_id"),
-                    f"crisis {crisis.id} ({crisis.name}) covers {covered}, not {data.country}",
+                    _(
+                        "crisis {crisis_id} ({name}) covers {covered}, not {country}",
+                        crisis_id=crisis.id,
+                        name=crisis.name,
+                        covered=covered,
+                        country=data.country,
+                    ),
                 )
             )
     if len(data.lines) > settings.max_lines_per_sitrep:
         problems.append(
-            (("body", "lines"), f"at most {settings.max_lines_per_sitrep} lines per sitrep")
+            (
+                ("body", "lines"),
+                _("at most {limit} lines per sitrep", limit=settings.max_lines_per_sitrep),
+            )
         )
     seen: dict[str, int] = {}
     lines: list[dict[str, Any]] = []
@@ -495,8 +540,11 @@ def _checked_lines(session: Session, data: SitrepCreate) -> list[dict[str, Any]]
             problems.append(
                 (
                     ("body", "lines", i),
-                    f"repeats the sector, division, phase and location of lines[{seen[key]}]; "
-                    "report each slot once",
+                    _(
+                        "repeats the sector, division, phase and location of lines[{index}]; "
+                        "report each slot once",
+                        index=seen[key],
+                    ),
                 )
             )
         seen.setdefault(key, i)
@@ -520,7 +568,11 @@ def _line_problems(data: SitrepCreate, line: LineIn) -> list[tuple[Loc, str]]:
         problems.append(
             (
                 ("people_reached_new",),
-                f"{line.people_reached_new} is more than people_reached ({reached})",
+                _(
+                    "{value} is more than people_reached ({reached})",
+                    value=line.people_reached_new,
+                    reached=reached,
+                ),
             )
         )
     if line.disaggregation is not None:
@@ -530,15 +582,23 @@ def _line_problems(data: SitrepCreate, line: LineIn) -> list[tuple[Loc, str]]:
             problems.append(
                 (
                     ("disaggregation",),
-                    f"women, men, girls and boys add up to {total}, not to people_reached "
-                    f"({reached})",
+                    _(
+                        "women, men, girls and boys add up to {total}, not to people_reached "
+                        "({reached})",
+                        total=total,
+                        reached=reached,
+                    ),
                 )
             )
     if line.persons_with_disabilities is not None and line.persons_with_disabilities > reached:
         problems.append(
             (
                 ("persons_with_disabilities",),
-                f"{line.persons_with_disabilities} is more than people_reached ({reached})",
+                _(
+                    "{value} is more than people_reached ({reached})",
+                    value=line.persons_with_disabilities,
+                    reached=reached,
+                ),
             )
         )
     sector = sectors.SECTORS[line.sector]
@@ -548,16 +608,34 @@ def _line_problems(data: SitrepCreate, line: LineIn) -> list[tuple[Loc, str]]:
             owner = sectors.sector_of_indicator(name)
             known = ", ".join(i.code for i in sector.indicators)
             why = (
-                f"{name} is an indicator of {owner.code}, not {sector.code}"
+                _(
+                    "{name} is an indicator of {owner}, not {sector}; {sector} reports {known}",
+                    name=name,
+                    owner=owner.code,
+                    sector=sector.code,
+                    known=known,
+                )
                 if owner
-                else f"{name} is not an indicator"
+                else _(
+                    "{name} is not an indicator; {sector} reports {known}",
+                    name=name,
+                    sector=sector.code,
+                    known=known,
+                )
             )
-            problems.append((("indicators", name), f"{why}; {sector.code} reports {known}"))
+            problems.append((("indicators", name), why))
         elif indicator.kind == "count" and (
             value != value.to_integral_value() or value > MAX_COUNT_INDICATOR
         ):
             problems.append(
-                (("indicators", name), f"{name} is a whole number up to {MAX_COUNT_INDICATOR:,}")
+                (
+                    ("indicators", name),
+                    _(
+                        "{name} is a whole number up to {maximum}",
+                        name=name,
+                        maximum=number(MAX_COUNT_INDICATOR),
+                    ),
+                )
             )
     return problems
 
@@ -617,11 +695,17 @@ def _check_slots(session: Session, data: SitrepCreate, *, sitrep_id: int | None)
     if clash is None:
         return
     sector, division, phase, admin1, admin2 = clash.line_key.split("|")
-    where = admin2 or admin1 or f"{data.country} (country-wide)"
+    where = admin2 or admin1 or _("{country} (country-wide)", country=data.country)
     raise Conflict(
-        f"Sitrep {clash.sitrep_id} already reports {sector}/{division}/{phase} at {where} "
-        f"for {clash.period_start}..{clash.period_end}, which overlaps this period; amend "
-        f"sitrep {clash.sitrep_id} instead of submitting a second one.",
+        _(
+            "Sitrep {sitrep_id} already reports {slot} at {where} for {start}..{end}, which "
+            "overlaps this period; amend sitrep {sitrep_id} instead of submitting a second one.",
+            sitrep_id=clash.sitrep_id,
+            slot=f"{sector}/{division}/{phase}",
+            where=where,
+            start=clash.period_start,
+            end=clash.period_end,
+        ),
         conflicting_sitrep_id=clash.sitrep_id,
         slot={
             "crisis_id": data.crisis_id,
@@ -658,7 +742,7 @@ def _current_query() -> Select[Sitrep, SitrepRevision, str]:
 def get(session: Session, *, sitrep_id: int, user: User) -> tuple[Sitrep, SitrepRead]:
     row = session.execute(_current_query().where(Sitrep.id == sitrep_id)).first()
     if row is None:
-        raise NotFound(f"There is no sitrep {sitrep_id}.")
+        raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
     sitrep, revision, submitted_by = row
     _require_reader(user, sitrep.country)
     return sitrep, _read(sitrep, revision, submitted_by)
@@ -701,7 +785,7 @@ def revisions_page(
 ) -> Page[SitrepRevisionRead]:
     sitrep = session.get(Sitrep, sitrep_id)
     if sitrep is None:
-        raise NotFound(f"There is no sitrep {sitrep_id}.")
+        raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
     _require_reader(user, sitrep.country)
     submitter = aliased(User)
     query = (
