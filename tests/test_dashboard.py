@@ -93,6 +93,42 @@ def test_every_referenced_file_is_served_with_its_type(client) -> None:
         assert "script-src 'self'" in response.headers["content-security-policy"]
 
 
+def test_pages_load_their_scripts_as_modules_and_every_import_is_served(client) -> None:
+    """Each page's script is an ES module (no build step); plotly, a classic script, only
+    on the pages with charts. Every module a page imports, and every module those import,
+    is served as JavaScript, so no page breaks on a missing file."""
+    seen: set[str] = set()
+    pending: list[str] = []
+    for path in PAGES:
+        scripts = [a for tag, a in _tags(client.get(path).text).tags if tag == "script"]
+        modules = [a["src"] for a in scripts if a.get("type") == "module"]
+        classic = [a["src"] for a in scripts if a.get("type") != "module"]
+        assert len(modules) == 1, path
+        assert classic in ([], ["/dashboard/vendor/plotly.min.js"]), path
+        pending += [m for m in modules if m]
+    while pending:
+        url = pending.pop()
+        if url in seen:
+            continue
+        seen.add(url)
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["content-type"] == "text/javascript; charset=utf-8", url
+        for name in re.findall(r'^import[^;]*?["\'](\./[\w.-]+\.js)["\']', response.text, re.M):
+            pending.append("/dashboard/static/" + name[2:])
+    assert {"/dashboard/static/shell.js", "/dashboard/static/i18n.js"} <= seen
+
+
+def test_scripts_build_the_page_without_html_parsing() -> None:
+    """Text from the API never becomes markup: no script sets innerHTML or writes HTML."""
+    folder = resources.files("app.dashboard") / "static"
+    for entry in folder.iterdir():
+        if entry.name.endswith(".js"):
+            text = entry.read_text(encoding="utf-8")
+            for risky in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
+                assert risky not in text, (entry.name, risky)
+
+
 def test_plotly_is_the_bundle_of_the_installed_package(client) -> None:
     shipped = (resources.files("plotly") / "package_data" / "plotly.min.js").read_bytes()
     response = client.get("/dashboard/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
@@ -107,9 +143,10 @@ def test_plotly_is_the_bundle_of_the_installed_package(client) -> None:
 
 
 def test_plain_and_gzip_answers_hold_the_same_bytes(client) -> None:
-    plain = client.get("/dashboard/static/common.js", headers={"Accept-Encoding": "identity"})
+    name = "/dashboard/static/dashboard-messages.js"
+    plain = client.get(name, headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
-    packed = client.get("/dashboard/static/common.js", headers={"Accept-Encoding": "gzip"})
+    packed = client.get(name, headers={"Accept-Encoding": "gzip"})
     assert packed.headers["content-encoding"] == "gzip"
     assert packed.content == plain.content
     assert packed.headers["vary"] == "Accept-Encoding"

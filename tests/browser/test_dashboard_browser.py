@@ -22,13 +22,30 @@ from tests.browser.conftest import VIEWPORTS, Demo, screenshot
 VIEWPORT_NAMES = list(VIEWPORTS)
 
 
-class Tab:
-    """A page in a fresh browser context, which records console errors and API calls."""
+def formatted(value: int, lang: str = "en") -> str:
+    """A whole number as Intl.NumberFormat writes it in the dashboard's languages: en-GB
+    1,234,567; fr-FR 1 234 567 with narrow no-break spaces; es-ES 1.234.567, but 1234 (no
+    separator below 10,000)."""
+    grouped = f"{value:,}"
+    if lang == "fr":
+        return grouped.replace(",", "\u202f")
+    if lang == "es":
+        return str(value) if abs(value) < 10_000 else grouped.replace(",", ".")
+    return grouped
 
-    def __init__(self, browser: Any, demo: Demo, viewport: str) -> None:
+
+class Tab:
+    """A page in a fresh browser context, which records console errors and API calls.
+    `locale` is the browser's language (navigator.language); numbers shown are checked as
+    that language's dashboard writes them."""
+
+    def __init__(
+        self, browser: Any, demo: Demo, device: str, locale: str = "en-US", **options: Any
+    ) -> None:
         self.demo = demo
-        self.viewport = viewport
-        self.context = browser.new_context(**VIEWPORTS[viewport])
+        self.viewport = device
+        self.lang = locale[:2]
+        self.context = browser.new_context(**{**VIEWPORTS[device], **options}, locale=locale)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.api_calls: list[str] = []
@@ -70,7 +87,7 @@ class Tab:
         """A number as shown: its text, formatted, must say the same as its data-value."""
         node = self.page.locator(selector)
         value = int(node.get_attribute("data-value") or "")
-        assert node.inner_text().strip() == f"{value:,}", selector
+        assert node.inner_text().strip() == formatted(value, self.lang), selector
         return value
 
     def figures(self, rows: str, key: str, cell: str) -> dict[str, int]:
@@ -79,7 +96,7 @@ class Tab:
         for row in self.page.locator(rows).all():
             node = row.locator(cell)
             value = int(node.get_attribute("data-value") or "")
-            assert node.inner_text().strip() == f"{value:,}"
+            assert node.inner_text().strip() == formatted(value, self.lang)
             result[row.get_attribute(f"data-{key}") or ""] = value
         return result
 
@@ -92,12 +109,13 @@ class Tab:
 
 @pytest.fixture
 def tab(browser: Any, demo: Demo, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """tab(viewport) opens a tab; at the end, no page may have logged an error (a blocked
-    script or style, a failed request, an exception)."""
+    """tab(device, **options) opens a tab (device names one of VIEWPORTS; options go to
+    the browser context); at the end, no page may have logged an error (a blocked script
+    or style, a failed request, an exception)."""
     tabs: list[Tab] = []
 
-    def open_tab(viewport: str = "desktop") -> Tab:
-        tabs.append(Tab(browser, demo, viewport))
+    def open_tab(device: str = "desktop", **options: Any) -> Tab:
+        tabs.append(Tab(browser, demo, device, **options))
         return tabs[-1]
 
     yield open_tab
@@ -374,3 +392,174 @@ def test_sign_in_refuses_a_bad_token_and_sign_out_forgets_it(tab: Any, demo: Dem
     assert t.page.evaluate("sessionStorage.length") == 0
     t.goto("/dashboard/")
     t.page.wait_for_url("**/dashboard/sign-in?next=*")
+
+
+# --- languages and the top bar ----------------------------------------------------------
+
+TRANSLATED = {
+    "fr": {
+        "heading": "Personnes atteintes",
+        "per_year": "Personnes atteintes par année",
+        "unique": "Sans doublons (estimation)",
+        "sum": "Somme par secteur",
+        "year": "Année",
+        "overview": "Vue d\u2019ensemble",
+        "tip": "le secteur le plus important de chaque lieu",
+        "axis": "Personnes atteintes",
+        "division": "Préparation",
+        "all_crises": "Toutes les crises",
+    },
+    "es": {
+        "heading": "Personas alcanzadas",
+        "per_year": "Personas alcanzadas por año",
+        "unique": "Sin duplicados (estimación)",
+        "sum": "Suma por sector",
+        "year": "Año",
+        "overview": "Resumen",
+        "tip": "el sector más grande de cada lugar",
+        "axis": "Personas alcanzadas",
+        "division": "Preparación",
+        "all_crises": "Todas las crisis",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("locale", "viewport"),
+    [("fr-FR", "desktop"), ("fr-FR", "phone"), ("es-ES", "desktop")],
+)
+def test_overview_in_the_browsers_language(
+    tab: Any, demo: Demo, locale: str, viewport: str
+) -> None:
+    """A browser in French or Spanish gets the overview in that language, its numbers
+    written as the language writes them, and every one equal to the API's."""
+    t = tab(viewport, locale=locale)
+    words = TRANSLATED[t.lang]
+    t.sign_in("demo-hq")
+    assert t.page.locator("html").get_attribute("lang") == t.lang
+    assert t.page.locator("h1").inner_text() == words["heading"]
+    assert t.page.locator("#per-year-title").inner_text().startswith(words["per_year"])
+    assert t.page.locator("#filter-year").locator("xpath=..").inner_text().startswith(words["year"])
+    assert t.page.locator("#filter-crisis_id option").first.inner_text() == words["all_crises"]
+    nav = t.page.locator("header.topbar nav a[aria-current=page]")
+    assert nav.inner_text() == words["overview"]
+    headers = t.page.locator("#table-years thead th").all_inner_texts()
+    assert headers == [words["year"], words["unique"], words["sum"]]
+
+    rows = api(demo, "demo-hq", "/totals")["rows"]
+    year = max(r["year"] for r in rows)
+    in_year = [r for r in rows if r["year"] == year]
+    unique = sum(r["people_reached_unique"] for r in in_year)
+    assert t.figure("#kpi-unique") == unique
+    assert t.figure("#kpi-sum") == sum(r["people_reached"] for r in in_year)
+    assert t.page.locator("#kpi-unique").inner_text() == formatted(unique, t.lang)
+    if t.lang == "fr":
+        assert "\u202f" in t.page.locator("#kpi-unique").inner_text()
+    per_year = t.figures("#table-years tbody tr", "year", "[data-field=people_reached_unique]")
+    assert per_year == {str(y): v for y, v in summed(rows, "year", "people_reached_unique").items()}
+    countries = t.figures("#table-countries tbody tr", "country", "[data-field=people_reached]")
+    assert countries == {r["country"]: r["people_reached"] for r in in_year}
+
+    # Charts: the value axis, the legends and the division names in the language.
+    assert t.page.locator("#chart-sector .xtitle").text_content() == words["axis"]
+    legend = t.page.locator("#chart-years .legendtext").all_text_contents()
+    assert legend == [words["unique"], words["sum"]]
+    ticks = " ".join(t.page.locator("#chart-division .ytick").all_text_contents())
+    assert words["division"] in ticks
+    assert words["division"] in (
+        t.page.locator("#chart-division").get_attribute("aria-label") or ""
+    )
+    # The explanation of unique vs by-sector sum.
+    t.page.locator(".kpi .info-button").first.hover()
+    assert words["tip"] in t.page.locator(".kpi .tip").first.inner_text()
+    t.page.mouse.move(0, 0)
+    t.shot(f"overview-{t.lang}")
+
+
+def test_language_switch_renders_again_without_reload_and_is_remembered(
+    tab: Any, demo: Demo
+) -> None:
+    t = tab()
+    t.sign_in("demo-hq")
+    assert t.page.locator("h1").inner_text() == "People reached"
+    sum_ = t.figure("#kpi-sum")
+    t.page.evaluate("window.notReloaded = true")
+
+    t.page.select_option("#language", "fr")
+    t.page.wait_for_selector("html[lang=fr]")
+    t.loaded()
+    t.lang = "fr"
+    assert t.page.evaluate("window.notReloaded") is True
+    assert t.page.locator("html").get_attribute("lang") == "fr"
+    assert t.page.locator("h1").inner_text() == "Personnes atteintes"
+    assert t.page.title().startswith("Personnes atteintes")
+    assert t.figure("#kpi-sum") == sum_
+    assert t.page.locator("#sign-out").inner_text() == "Se déconnecter"
+    assert t.page.locator("#language").input_value() == "fr"
+    assert t.page.locator("#who").inner_text() == "demo-hq (siège)"
+
+    # Remembered: a reload, and another page, stay in French; so does a filter's change.
+    t.page.reload()
+    t.loaded()
+    assert t.page.evaluate("window.notReloaded") is None
+    assert t.page.locator("h1").inner_text() == "Personnes atteintes"
+    assert t.figure("#kpi-sum") == sum_
+    t.choose("sector", "wash")
+    assert t.page.locator("#sector-title").inner_text().startswith("Par secteur")
+    t.page.get_by_role("link", name="Complétude des rapports").first.click()
+    t.page.wait_for_url("**/dashboard/completeness*")
+    t.loaded()
+    data = api(demo, "demo-hq", "/reporting/completeness")
+    late = [o for o in data["offices"] if o["missing"]]
+    assert t.page.locator("#late-title").inner_text() == (
+        f"{len(late)} bureaux sur {len(data['offices'])} sont en retard pour {data['year']}"
+    )
+    assert t.page.locator("#grid thead th").nth(1).inner_text() == "janv."
+
+    # And back to English at once.
+    t.page.select_option("#language", "en")
+    t.page.wait_for_selector("html[lang=en]")
+    t.loaded()
+    assert t.page.locator("#late-title").inner_text().startswith(f"{len(late)} of ")
+
+
+@pytest.mark.parametrize(("user", "forms"), [("demo-field", True), ("demo-hq", False)])
+def test_topbar_offers_the_sitrep_form_to_field_officers(tab: Any, user: str, forms: bool) -> None:
+    t = tab("phone", viewport={"width": 360, "height": 740})
+    t.sign_in(user)
+    links = t.page.locator("header.topbar nav a")
+    hrefs = [urlparse(a.get_attribute("href") or "").path for a in links.all()]
+    pages = ["/dashboard/", "/dashboard/country", "/dashboard/completeness"]
+    form_pages = ["/dashboard/sitrep", "/dashboard/sitreps", "/dashboard/upload"]
+    assert hrefs == pages + (form_pages if forms else [])
+    names = links.all_inner_texts()
+    assert ("New sitrep" in names) is forms and ("Upload sheet" in names) is forms
+    current = t.page.locator("header.topbar [aria-current]")
+    assert current.count() == 1 and current.get_attribute("data-nav") == "overview"
+    # The bar fits a 360 px phone: nothing sticks out to the side.
+    assert t.page.evaluate("document.documentElement.scrollWidth") <= 360
+    box = t.page.locator("header.topbar").bounding_box()
+    assert box is not None and box["width"] <= 360
+    t.shot(f"topbar-{user}-360")
+
+
+def test_language_select_is_reached_by_keyboard(tab: Any) -> None:
+    t = tab()
+    t.sign_in("demo-hq")
+    select = t.page.get_by_role("combobox", name="Language")
+    assert select.count() == 1
+    assert [o.get_attribute("lang") for o in select.locator("option").all()] == ["en", "fr", "es"]
+    t.page.locator("body").focus()
+    for _ in range(20):
+        t.page.keyboard.press("Tab")
+        if t.page.evaluate("document.activeElement.id") == "language":
+            break
+    else:
+        pytest.fail("Tab never reached the language select")
+    # Chosen with the keyboard, the page switches, and the focus stays on the select.
+    t.page.keyboard.press("ArrowDown")
+    t.page.wait_for_selector("html[lang=fr]")
+    t.loaded()
+    assert t.page.locator("h1").inner_text() == "Personnes atteintes"
+    assert t.page.evaluate("document.activeElement.id") == "language"
+    assert t.page.get_by_role("combobox", name="Langue").count() == 1

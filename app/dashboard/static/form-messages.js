@@ -1,4 +1,6 @@
-// The messages of the sitrep form's pages, in IOM's three official languages.
+// The messages of the sitrep form's pages, in IOM's three official languages. The names of
+// sectors, divisions and phases are the dashboard's (dashboard-messages.js, loaded by the
+// top bar), in English the API's.
 
 import { register } from "./i18n.js";
 
@@ -208,17 +210,6 @@ const en = {
   "stale.discard": "Discard my edit and open revision {revision}",
   "stale.status": "Sitrep {id} has a newer revision.",
 
-  "sector.shelter": "Shelter and Settlements",
-  "sector.wash": "Water, Sanitation and Hygiene",
-  "sector.cccm": "Camp Coordination and Camp Management",
-  "sector.cash": "Cash-based interventions",
-  "sector.health": "Health",
-  "division.pcca": "Preparedness and Climate Change Action",
-  "division.prd": "Peace and Recovery",
-  "division.hod": "Humanitarian Operations",
-  "phase.preparedness": "Preparedness",
-  "phase.response": "Response",
-  "phase.recovery": "Recovery",
   "indicator.households_assisted": "Households assisted",
   "indicator.shelter_kits": "Shelter kits distributed",
   "indicator.water_points": "Water points",
@@ -437,17 +428,6 @@ const fr = {
   "stale.discard": "Abandonner ma modification et ouvrir la révision {revision}",
   "stale.status": "Le sitrep {id} a une révision plus récente.",
 
-  "sector.shelter": "Abris et établissements",
-  "sector.wash": "Eau, assainissement et hygiène",
-  "sector.cccm": "Coordination et gestion des camps",
-  "sector.cash": "Transferts monétaires",
-  "sector.health": "Santé",
-  "division.pcca": "Préparation et action face au changement climatique",
-  "division.prd": "Paix et relèvement",
-  "division.hod": "Opérations humanitaires",
-  "phase.preparedness": "Préparation",
-  "phase.response": "Réponse",
-  "phase.recovery": "Relèvement",
   "indicator.households_assisted": "Ménages assistés",
   "indicator.shelter_kits": "Kits d'abri distribués",
   "indicator.water_points": "Points d'eau",
@@ -666,17 +646,6 @@ const es = {
   "stale.discard": "Descartar mi modificación y abrir la revisión {revision}",
   "stale.status": "El sitrep {id} tiene una revisión más reciente.",
 
-  "sector.shelter": "Alojamiento y asentamientos",
-  "sector.wash": "Agua, saneamiento e higiene",
-  "sector.cccm": "Coordinación y gestión de campamentos",
-  "sector.cash": "Transferencias monetarias",
-  "sector.health": "Salud",
-  "division.pcca": "Preparación y acción ante el cambio climático",
-  "division.prd": "Paz y recuperación",
-  "division.hod": "Operaciones humanitarias",
-  "phase.preparedness": "Preparación",
-  "phase.response": "Respuesta",
-  "phase.recovery": "Recuperación",
   "indicator.households_assisted": "Hogares asistidos",
   "indicator.shelter_kits": "Kits de alojamiento distribuidos",
   "indicator.water_points": "Puntos de agua",

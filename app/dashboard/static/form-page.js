@@ -6,7 +6,7 @@ import * as api from "./api.js";
 import { el, $ } from "./dom.js";
 import { lang, translatePage } from "./i18n.js";
 import * as outbox from "./outbox.js";
-import { adminAreas, crisesOf, loadReference } from "./reference.js";
+import { adminAreas, crisesOf, loadReference } from "./form-reference.js";
 import { mountTopbar } from "./shell.js";
 import * as store from "./store.js";
 import "./form-messages.js";

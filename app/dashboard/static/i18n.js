@@ -51,6 +51,21 @@ export function t(key, params) {
   return text;
 }
 
+/** Whether the current language itself has this message (not through English). */
+export function has(key) {
+  return Object.hasOwn(catalogs[lang()], key);
+}
+
+/** The message for a count: key.one, key.other (and any other plural category the language
+ * has, as Intl.PluralRules names it), with {n} the count formatted. */
+export function tCount(key, count, params) {
+  const category = new Intl.PluralRules(locale()).select(count);
+  const chosen = has(`${key}.${category}`) || Object.hasOwn(catalogs.en, `${key}.${category}`)
+    ? `${key}.${category}`
+    : `${key}.other`;
+  return t(chosen, { n: fmtNumber(count), ...(params || {}) });
+}
+
 const LOCALES = { en: "en-GB", fr: "fr-FR", es: "es-ES" };
 
 export function locale() {
@@ -75,6 +90,25 @@ export function fmtDate(iso, options = { dateStyle: "medium" }) {
   return new Intl.DateTimeFormat(locale(), { ...options, timeZone: "UTC" }).format(
     new Date(`${iso.slice(0, 10)}T00:00:00Z`),
   );
+}
+
+/** A month (1 to 12) by its name in the language: "short" (Mar, mars) or "long". */
+export function monthName(month, style = "short") {
+  return new Intl.DateTimeFormat(locale(), { month: style, timeZone: "UTC" }).format(
+    new Date(Date.UTC(2000, month - 1, 1)),
+  );
+}
+
+/** A list as the language joins it: "A, B and C", « A, B et C ». */
+export function fmtList(items) {
+  return new Intl.ListFormat(locale(), { style: "long", type: "conjunction" }).format(items);
+}
+
+/** The characters the language writes numbers with: {decimal: ".", group: ","}. */
+export function separators() {
+  const parts = new Intl.NumberFormat(locale()).formatToParts(1234567.5);
+  const find = (type, fallback) => (parts.find((p) => p.type === type) || {}).value || fallback;
+  return { decimal: find("decimal", "."), group: find("group", ",") };
 }
 
 /** Fills every element of the page marked data-i18n="key" with its message, and every

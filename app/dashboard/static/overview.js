@@ -1,90 +1,80 @@
 // Overview: people reached per year (unique estimate and by-sector sum), the countries,
 // and the split by sector, division and MCOF phase of one year.
-"use strict";
 
-CT.start(async (f, user) => {
-  const el = CT.el;
+import { get } from "./api.js";
+import { COLORS, SECTOR_COLORS, hbar, yearsChart } from "./charts.js";
+import { $, el, figure, fill } from "./dom.js";
+import { filterBar, scopeFields, yearOptions } from "./filter-bar.js";
+import { fmtNumber, t } from "./i18n.js";
+import { startPage } from "./page.js";
+import { kpi, reachedKpis, explainUnique, sumBy } from "./reached.js";
+import { crises as crisesOf, nameOf, reference, shortNameOf } from "./reference.js";
+import { countryLink } from "./url-state.js";
+
+function figureCells(row) {
+  return [
+    figure("td", row.people_reached_unique, { class: "num", dataset: { field: "people_reached_unique" } }),
+    figure("td", row.people_reached, { class: "num", dataset: { field: "people_reached" } }),
+  ];
+}
+
+function header(first) {
+  return el(
+    "thead",
+    {},
+    el("tr", {}, el("th", {}, first), el("th", { class: "num" }, t("reached.unique")), el("th", { class: "num" }, t("reached.sum"))),
+  );
+}
+
+startPage("overview", async (f, user) => {
   const base = { crisis_id: f.crisis_id, sector: f.sector, division: f.division, phase: f.phase };
-  const [ref, crises, all] = await Promise.all([
-    CT.reference(),
-    CT.crises(user),
-    CT.api("/totals", base),
-  ]);
+  const [ref, crises, all] = await Promise.all([reference(), crisesOf(user), get("/totals", base)]);
   const years = [...new Set(all.rows.map((r) => r.year))].sort();
   const year = f.year ? Number(f.year) : years[years.length - 1];
   if (f.year && !years.includes(year)) years.push(year);
   years.sort();
 
-  CT.filterBar([
-    { name: "year", label: "Year", options: CT.yearOptions(years), value: year ? String(year) : "" },
-    { name: "crisis_id", label: "Crisis", any: "All crises", options: CT.crisisOptions(crises) },
-    { name: "sector", label: "Sector", any: "All sectors", options: CT.codeOptions(ref.sectors) },
-    { name: "division", label: "Division", any: "All divisions", options: CT.codeOptions(ref.divisions) },
-    { name: "phase", label: "MCOF phase", any: "All phases", options: CT.codeOptions(ref.phases) },
+  filterBar([
+    { name: "year", label: t("filters.year"), options: yearOptions(years), value: year ? String(year) : "" },
+    ...scopeFields(ref, crises),
   ]);
 
   if (!years.length) {
-    CT.fill("kpis");
-    ["table-years", "table-countries"].forEach((id) => CT.fill(id));
-    ["chart-years", "chart-sector", "chart-division", "chart-phase"].forEach((id) => CT.fill(id));
-    throw new Error("No sitreps match these filters yet.");
+    ["kpis", "table-years", "table-countries", "chart-years", "chart-countries", "chart-sector", "chart-division", "chart-phase"].forEach((id) => fill(id));
+    throw new Error(t("overview.empty"));
   }
 
   const yearParams = { ...base, year };
   const [bySector, byDivision, byPhase] = await Promise.all(
-    ["sector", "division", "phase"].map((g) => CT.api("/totals", { ...yearParams, group_by: g })),
+    ["sector", "division", "phase"].map((g) => get("/totals", { ...yearParams, group_by: g })),
   );
 
   // KPIs of the year
-  const perYear = CT.sumBy(all.rows, (r) => r.year);
+  const perYear = sumBy(all.rows, (r) => r.year);
   const now = perYear.get(year) || { people_reached: 0, people_reached_unique: 0 };
   const countries = all.rows.filter((r) => r.year === year);
-  CT.fill(
-    "kpis",
-    ...CT.reachedKpis(year, now),
-    el(
-      "div",
-      { class: "kpi" },
-      el("span", { class: "label" }, `Countries reporting in ${year}`),
-      CT.figure("strong", countries.length, { class: "value", id: "kpi-countries" }),
-    ),
-  );
+  fill("kpis", ...reachedKpis(year, now), kpi(t("overview.kpiCountries", { year }), countries.length, "kpi-countries"));
 
   // per year
-  CT.fill("per-year-title", "People reached per year ", CT.explainUnique());
-  const ys = CT.yearsChart("chart-years", perYear);
-  CT.fill(
+  fill("per-year-title", t("overview.perYear"), " ", explainUnique());
+  const ys = yearsChart("chart-years", perYear);
+  fill(
     "table-years",
-    el("thead", {}, el("tr", {}, el("th", {}, "Year"), el("th", { class: "num" }, "Unique (estimate)"), el("th", { class: "num" }, "By-sector sum"))),
-    el(
-      "tbody",
-      {},
-      ys.map((y) =>
-        el(
-          "tr",
-          { dataset: { year: y } },
-          el("td", {}, String(y)),
-          CT.figure("td", perYear.get(y).people_reached_unique, { class: "num", dataset: { field: "people_reached_unique" } }),
-          CT.figure("td", perYear.get(y).people_reached, { class: "num", dataset: { field: "people_reached" } }),
-        ),
-      ),
-    ),
+    header(t("overview.year")),
+    el("tbody", {}, ys.map((y) => el("tr", { dataset: { year: y } }, el("td", {}, String(y)), figureCells(perYear.get(y))))),
   );
 
   // countries of the year, largest first, each a link to its page
   countries.sort((a, b) => b.people_reached_unique - a.people_reached_unique);
-  CT.fill("countries-title", `Countries, ${year}`);
-  CT.hbar("chart-countries", countries.map((r) => ref.countries[r.country] || r.country), [
-    ["Unique (estimate)", countries.map((r) => r.people_reached_unique), CT.COLORS.unique],
-    ["By-sector sum", countries.map((r) => r.people_reached), CT.COLORS.sum],
+  const countryName = (code) => nameOf(ref, "countries", code);
+  fill("countries-title", t("overview.countriesOfYear", { year }));
+  hbar("chart-countries", countries.map((r) => countryName(r.country)), [
+    [t("reached.unique"), countries.map((r) => r.people_reached_unique), COLORS.unique],
+    [t("reached.sum"), countries.map((r) => r.people_reached), COLORS.sum],
   ]);
-  CT.fill(
+  fill(
     "table-countries",
-    el(
-      "thead",
-      {},
-      el("tr", {}, el("th", {}, "Country"), el("th", { class: "num" }, "Unique (estimate)"), el("th", { class: "num" }, "By-sector sum")),
-    ),
+    header(t("overview.country")),
     el(
       "tbody",
       {},
@@ -92,35 +82,40 @@ CT.start(async (f, user) => {
         el(
           "tr",
           { dataset: { country: r.country } },
-          el("td", {}, CT.countryLink(r.country, ref.countries, { year: String(year) })),
-          CT.figure("td", r.people_reached_unique, { class: "num", dataset: { field: "people_reached_unique" } }),
-          CT.figure("td", r.people_reached, { class: "num", dataset: { field: "people_reached" } }),
+          el("td", {}, countryLink(r.country, countryName(r.country), { year: String(year) })),
+          figureCells(r),
         ),
       ),
     ),
   );
 
-  // splits of the year, in the order of the code lists
-  const split = (rows, key, names, id, title, label) => {
-    const sums = CT.sumBy(rows, (r) => r[key]);
-    const codes = Object.keys(names).filter((c) => sums.has(c));
-    CT.fill(`${key}-title`, `${title}, ${year}`);
-        const value = (c, f) => sums.get(c)[f];
-    CT.hbar(
+  // splits of the year, in the order of the API's code lists
+  const split = (rows, key, list) => {
+    const sums = sumBy(rows, (r) => r[key]);
+    const codes = Object.keys(ref[list]).filter((c) => sums.has(c));
+    const value = (c, field) => sums.get(c)[field];
+    const id = `chart-${key}`;
+    fill(`${key}-title`, t(`overview.by.${key}`, { year }));
+    hbar(
       id,
-      codes.map((c) => CT.SHORT[c] || names[c] || c),
+      codes.map((c) => shortNameOf(ref, list, c)),
       key === "sector"
-        ? [["People reached", codes.map((c) => value(c, "people_reached")), codes.map((c) => CT.SECTOR_COLORS[c])]]
+        ? [[t("reached.people"), codes.map((c) => value(c, "people_reached")), codes.map((c) => SECTOR_COLORS[c])]]
         : [
-            ["Unique (estimate)", codes.map((c) => value(c, "people_reached_unique")), CT.COLORS.unique],
-            ["By-sector sum", codes.map((c) => value(c, "people_reached")), CT.COLORS.sum],
+            [t("reached.unique"), codes.map((c) => value(c, "people_reached_unique")), COLORS.unique],
+            [t("reached.sum"), codes.map((c) => value(c, "people_reached")), COLORS.sum],
           ],
     );
-    const node = document.getElementById(id);
+    const node = $(id);
     node.dataset.values = JSON.stringify(Object.fromEntries(codes.map((c) => [c, value(c, "people_reached")])));
-    node.setAttribute("aria-label", `${label}: ${codes.map((c) => `${names[c]} ${CT.fmt(value(c, "people_reached"))}`).join(", ")}`);
+    node.setAttribute(
+      "aria-label",
+      t(`overview.byLabel.${key}`, {
+        list: codes.map((c) => `${nameOf(ref, list, c)} ${fmtNumber(value(c, "people_reached"))}`).join(", "),
+      }),
+    );
   };
-  split(bySector.rows, "sector", ref.sectors, "chart-sector", "By sector", "People reached by sector");
-  split(byDivision.rows, "division", ref.divisions, "chart-division", "By division", "People reached by division");
-  split(byPhase.rows, "phase", ref.phases, "chart-phase", "By MCOF phase", "People reached by phase");
+  split(bySector.rows, "sector", "sectors");
+  split(byDivision.rows, "division", "divisions");
+  split(byPhase.rows, "phase", "phases");
 });

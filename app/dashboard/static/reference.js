@@ -1,38 +1,49 @@
-// The reference data the form chooses from: sectors with their indicators, divisions,
-// phases, the countries the user reports for, a country's admin areas and its crises.
-// The service worker keeps a copy of each answer, so all of it works offline once seen.
+// The code lists the pages show (sectors, DHRR divisions, MCOF phases, countries) and the
+// crises a user may pick. Codes, their order and the English names come from the API's
+// reference lists, once per session and language; names in French and Spanish, and the
+// short names charts use, come from the message catalogs (dashboard-messages.js).
 
 import { get } from "./api.js";
+import { has, lang, t } from "./i18n.js";
 
-/** Sectors, divisions, phases and the countries this user may report for. */
-export async function loadReference(user) {
-  const [sectors, divisions, phases, countries] = await Promise.all([
-    get("/sectors"),
-    get("/divisions"),
-    get("/phases"),
-    get("/countries"),
-  ]);
-  const own = user.role === "admin" ? countries : countries.filter((c) => user.countries.includes(c.code));
-  return {
-    sectors,
-    divisions,
-    phases,
-    countries: own,
-    sector: new Map(sectors.map((s) => [s.code, s])),
-  };
+const REFERENCE = "crisis-tracker.reference";
+const LISTS = { sectors: "/sectors", divisions: "/divisions", phases: "/phases", countries: "/countries" };
+// The catalog's key for a code of each list: sector.wash, division.pcca, phase.response.
+const KEYS = { sectors: "sector", divisions: "division", phases: "phase", countries: "country" };
+
+/** {sectors: {code: name}, divisions: ..., phases: ..., countries: ...}, in the API's order. */
+export async function reference() {
+  // Kept in sessionStorage under one key (sign-out removes it), for the language it was
+  // read in: the API may one day name things in the Accept-Language it is sent.
+  const cached = JSON.parse(sessionStorage.getItem(REFERENCE) || "null");
+  if (cached && cached.lang === lang()) return cached.lists;
+  const names = (items) => Object.fromEntries(items.map((i) => [i.code, i.name]));
+  const entries = await Promise.all(
+    Object.entries(LISTS).map(async ([list, path]) => [list, names(await get(path))]),
+  );
+  const lists = Object.fromEntries(entries);
+  sessionStorage.setItem(REFERENCE, JSON.stringify({ lang: lang(), lists }));
+  return lists;
 }
 
-/** A country's admin areas: {admin1: [...], children: Map(admin1 → [...]), byCode: Map}. */
-export async function adminAreas(country) {
-  const areas = await get(`/countries/${encodeURIComponent(country)}/admin-areas`, { level: "all" });
-  const admin1 = areas.filter((a) => a.level === 1).sort((a, b) => a.name.localeCompare(b.name));
-  const children = new Map(admin1.map((a) => [a.code, []]));
-  for (const area of areas) if (area.level === 2 && children.has(area.parent)) children.get(area.parent).push(area);
-  for (const list of children.values()) list.sort((a, b) => a.name.localeCompare(b.name));
-  return { admin1, children, byCode: new Map(areas.map((a) => [a.code, a])) };
+/** The full name of a code of a list (sectors, divisions, phases, countries) in the current
+ * language: the catalog's if it has one in this language, else the API's, else the code. */
+export function nameOf(ref, list, code) {
+  const key = `${KEYS[list]}.${code}`;
+  if (has(key)) return t(key);
+  return (ref[list] || {})[code] || code;
 }
 
-/** The crises of a country, newest first. */
-export async function crisesOf(country) {
-  return (await get("/crises", { country, limit: 1000 })).items;
+/** The name a chart shows for a code: short enough for a phone's axis (it may hold a line
+ * break, "\n"), or the full name if the catalogs have no short one. */
+export function shortNameOf(ref, list, code) {
+  const key = `${KEYS[list]}.${code}.short`;
+  return t(key) !== key ? t(key) : nameOf(ref, list, code);
+}
+
+/** The crises a user may pick: all of them, or those in a field officer's countries. */
+export async function crises(user) {
+  const params = { limit: 1000 };
+  if (user.role === "field") params.country = user.countries.join(",");
+  return (await get("/crises", params)).items;
 }

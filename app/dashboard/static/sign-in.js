@@ -1,25 +1,28 @@
 // Checks the token against /api/v1/me, keeps it for this tab, and goes where the user was.
-"use strict";
 
-document.addEventListener("DOMContentLoaded", () => {
-  const form = document.getElementById("sign-in");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const value = form.elements.token.value.trim();
-    if (!value) return;
-    CT.status("Checking the token…");
-    try {
-      const user = await CT.api("/me", {}, value);
-      CT.signIn(value, user);
-      const next = new URLSearchParams(location.search).get("next") || "";
-      // Only a dashboard page of this site: never an open redirect.
-      const safe = /^\/dashboard\/[^/\\]*(\?.*)?$/.test(next) && !next.startsWith("/dashboard/sign-in");
-      location.assign(safe ? next : "/dashboard/");
-    } catch (error) {
-      CT.status(
-        error.status === 401 ? "This token is not valid, or it has been revoked." : error.message,
-        "error",
-      );
-    }
-  });
+import { get, signIn } from "./api.js";
+import { $ } from "./dom.js";
+import { t, translatePage } from "./i18n.js";
+import { errorMessage, status } from "./page.js";
+import { mountTopbar } from "./shell.js";
+
+translatePage();
+mountTopbar("sign-in");
+
+const form = $("sign-in");
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const value = form.elements.token.value.trim();
+  if (!value) return;
+  status(t("signIn.checking"));
+  try {
+    const user = await get("/me", {}, value);
+    signIn(value, user);
+    const next = new URLSearchParams(location.search).get("next") || "";
+    // Only a dashboard page of this site: never an open redirect.
+    const safe = /^\/dashboard\/[^/\\]*(\?.*)?$/.test(next) && !next.startsWith("/dashboard/sign-in");
+    location.assign(safe ? next : "/dashboard/");
+  } catch (error) {
+    status(error.status === 401 ? t("signIn.invalid") : errorMessage(error), "error");
+  }
 });

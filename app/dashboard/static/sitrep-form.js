@@ -6,12 +6,12 @@
 // when there is none. What the service refuses comes back to the inputs it points at.
 
 import * as api from "./api.js";
-import { fmtDate, fmtNumber, t } from "./i18n.js";
+import { fmtDate, fmtNumber, has, t } from "./i18n.js";
 import { $, el } from "./dom.js";
 import { runOutbox, start, status } from "./form-page.js";
 import * as outbox from "./outbox.js";
 import { holdingSitrep, outcome, stateBadge } from "./outbox-view.js";
-import { adminAreas, crisesOf, loadReference } from "./reference.js";
+import { adminAreas, crisesOf, loadReference } from "./form-reference.js";
 import { check, todayIso } from "./rules.js";
 import * as store from "./store.js";
 
@@ -35,8 +35,7 @@ let outcomeId = null; // the record whose answer the page shows below the form
 // --- names -----------------------------------------------------------------------------
 
 function named(key, fallback) {
-  const text = t(key);
-  return text === key ? fallback : text;
+  return has(key) ? t(key) : fallback;
 }
 
 function areaLabel(area) {

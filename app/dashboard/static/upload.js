@@ -5,16 +5,15 @@
 
 import * as api from "./api.js";
 import { $, el } from "./dom.js";
-import { fmtDate, fmtNumber, t } from "./i18n.js";
+import { fmtDate, fmtNumber, has, t } from "./i18n.js";
 import { start, status } from "./form-page.js";
-import { loadReference } from "./reference.js";
+import { loadReference } from "./form-reference.js";
 import * as store from "./store.js";
 
 let checked = null; // {file, params, key} of the last dry run that can be imported
 
 function named(key, fallback) {
-  const text = t(key);
-  return text === key ? fallback : text;
+  return has(key) ? t(key) : fallback;
 }
 
 function params() {

@@ -2,6 +2,8 @@
 // Changing one pushes a history entry and dispatches "ct:filterchange" on document; the
 // page and the navigation render again on it (and on popstate).
 
+import { el } from "./dom.js";
+
 export const FILTERS = ["country", "year", "crisis_id", "sector", "division", "phase"];
 
 // What each page keeps of the filters when the navigation leads to it.
@@ -43,4 +45,13 @@ export function setFilter(name, value) {
 export function pageHref(page, path, extra) {
   const keep = NAV_KEEPS[page];
   return keep ? path + query({ ...filters(), ...(extra || {}) }, keep) : path;
+}
+
+/** A link to a country's page that keeps the current view's filters (and extra ones). */
+export function countryLink(code, name, extra) {
+  return el(
+    "a",
+    { href: pageHref("country", "/dashboard/country", { country: code, ...(extra || {}) }), dataset: { country: code } },
+    name || code,
+  );
 }
