@@ -54,7 +54,7 @@ class Officer:
         self.page.wait_for_selector('body[data-loaded="true"]', timeout=20_000)
 
     def offline_ready(self) -> None:
-        self.page.wait_for_selector('body[data-offline="ready"]', timeout=20_000)
+        self.page.wait_for_selector('body[data-offline="ready"]', timeout=60_000)
 
     def line(self, index: int) -> Any:
         return self.page.locator("#lines fieldset.line").nth(index)
@@ -180,7 +180,6 @@ def test_online_two_line_sitrep_is_stored_and_counted(officer: Officer) -> None:
     assert officer.line(1).locator("[data-indicator]").evaluate_all(
         "nodes => nodes.map(n => n.dataset.indicator)"
     ) == ["water_points", "latrines"]
-    screenshot(page, "form-new-desktop")
     officer.submit()
     outcome = officer.outcome_state("accepted")
     link = outcome.locator("a.sitrep-link")
@@ -276,14 +275,7 @@ def test_a_refusal_of_the_service_is_shown_at_its_input(browser: Any, demo: Demo
     officer = Officer(browser, demo, service_workers="block")
     page = officer.page
 
-    def stale_reference(route: Any) -> None:
-        # The list the form chooses from names a place the service no longer knows.
-        answer = route.fetch()
-        areas = answer.json()
-        areas.append({"code": "SD01999", "name": "Old Camp", "level": 2, "parent": "SD01"})
-        route.fulfill(response=answer, json=areas)
-
-    page.route("**/api/v1/countries/SDN/admin-areas?level=all", stale_reference)
+    page.route("**/api/v1/countries/SDN/admin-areas?level=all", stale_admin_areas)
     officer.sign_in()
     officer.head(start="2026-04-01", end="2026-04-30")
     officer.fill_line(0, sector="health", admin1="Khartoum", admin2="Old Camp", reached=50)
@@ -361,3 +353,192 @@ def test_an_amendment_of_a_changed_sitrep_shows_the_newer_revision(officer: Offi
         stored = api.get(f"/sitreps/{sitrep_id}").json()
     assert stored["revision"] == 3
     assert stored["narrative"] == "Water trucking in Nyala."
+
+
+def stale_admin_areas(route: Any) -> None:
+    """The list the form chooses from names a place the service no longer knows."""
+    answer = route.fetch()
+    areas = answer.json()
+    areas.append({"code": "SD01999", "name": "Old Camp", "level": 2, "parent": "SD01"})
+    route.fulfill(response=answer, json=areas)
+
+
+@pytest.mark.parametrize(
+    ("locale", "grouped", "words", "server_says", "client_says"),
+    [
+        (
+            "fr-FR",
+            "12\u202f000",
+            {"#submit": "Soumettre", 'label[for="country"]': "Pays"},
+            "n'est pas un p-code admin2",
+            "Femmes, hommes, filles et garçons font",
+        ),
+        (
+            "es-ES",
+            "12.000",
+            {"#submit": "Enviar", 'label[for="country"]': "País"},
+            "no es un p-code admin2",
+            "Mujeres, hombres, niñas y niños suman",
+        ),
+    ],
+)
+def test_the_form_in_french_and_spanish(
+    browser: Any,
+    demo: Demo,
+    locale: str,
+    grouped: str,
+    words: dict[str, str],
+    server_says: str,
+    client_says: str,
+) -> None:
+    officer = Officer(browser, demo, locale=locale, service_workers="block")
+    page = officer.page
+    page.route("**/api/v1/countries/SDN/admin-areas?level=all", stale_admin_areas)
+    officer.sign_in()
+    assert page.locator("html").get_attribute("lang") == locale[:2]
+    for selector, text in words.items():
+        assert page.locator(selector).inner_text().strip() == text
+    officer.head(start="2026-08-01", end="2026-08-31")
+    officer.fill_line(
+        0,
+        sector="health",
+        admin1="Khartoum",
+        admin2="Old Camp",
+        reached=12000,
+        split=(4000, 3000, 2600, 2000),
+    )
+    line = officer.line(0)
+    # Numbers as the language writes them, and a rule checked before anything is sent.
+    assert grouped in line.locator(".sum").inner_text()
+    officer.submit()
+    assert client_says in line.locator(".split > .msg").inner_text()
+    line.locator('[data-field="boys"]').fill("2400")
+    officer.submit()
+    officer.outcome_state("refused")
+    admin2 = line.locator('[data-field="admin2"]')
+    assert server_says in page.locator(f"#{admin2.get_attribute('id')}-msg").inner_text()
+    screenshot(page, f"form-refused-{locale[:2]}-desktop")
+    officer.close()
+
+
+SHEET = (
+    "country,crisis_id,period_start,period_end,sector,division,phase,admin1,people_reached,"
+    "people_reached_new\n"
+    "SDN,1,2026-06-01,2026-06-30,shelter,hod,response,SD01,500,500\n"
+    "SDN,1,2026-06-01,2026-06-30,wash,hod,response,SD01,700,650\n"
+    "SDN,1,2026-07-01,2026-07-31,health,hod,response,XX99,10,10\n"
+)
+
+
+def test_a_sheet_is_checked_then_imported(officer: Officer, tmp_path: Any) -> None:
+    page = officer.page
+    sheet = tmp_path / "5w-sudan.csv"
+    sheet.write_text(SHEET)
+    officer.sign_in("/dashboard/upload")
+    page.set_input_files("#file", str(sheet))
+    page.click("#check")
+    page.wait_for_selector("#report:not([hidden])", timeout=30_000)
+    assert "nothing was written" in page.locator("#report-title").inner_text()
+    problems = page.locator("#problems tbody tr").all()
+    cells = [row.locator("td").all_inner_texts() for row in problems]
+    assert any(c[0] == "4" and c[1] == "admin1" and "XX99" in c[2] for c in cells), cells
+    assert page.locator('#counts [data-count="valid"] strong').inner_text() == "1"
+    assert page.locator('#counts [data-count="refused"] strong').inner_text() == "1"
+    with officer.api() as api:
+        assert (
+            sitreps_of(api, country="SDN", period_from="2026-06-01", period_to="2026-06-30") == []
+        )
+    screenshot(page, "upload-checked-desktop")
+    page.click("#import")
+    page.wait_for_selector("#report-title:text('Imported')", timeout=30_000)
+    with officer.api() as api:
+        stored = sitreps_of(api, country="SDN", period_from="2026-06-01", period_to="2026-07-31")
+    assert [len(s["lines"]) for s in stored] == [2]
+    link = page.locator("#sitreps a").first
+    assert link.get_attribute("href") == f"/dashboard/sitrep?id={stored[0]['id']}"
+
+
+def test_my_sitreps_lists_the_outbox_and_withdraws_with_a_reason(officer: Officer) -> None:
+    page = officer.page
+    body = {
+        "country": "TCD",
+        "period_start": "2026-09-01",
+        "period_end": "2026-09-30",
+        "lines": [
+            {
+                "sector": "cccm",
+                "division": "hod",
+                "phase": "response",
+                "admin1": "TCD14",
+                "people_reached": 300,
+            }
+        ],
+    }
+    with officer.api() as api:
+        created = api.post("/sitreps", json=body)
+        assert created.status_code == 201, created.text
+        sitrep_id = created.json()["id"]
+    officer.sign_in()
+    officer.offline_ready()
+    officer.context.set_offline(True)
+    officer.head(country="TCD", crisis=None, start="2026-10-01", end="2026-10-31")
+    officer.fill_line(0, sector="wash", admin1="TCD14", reached=80)
+    officer.submit()
+    officer.outcome_state("waiting")
+    page.goto(f"{officer.demo.url}/dashboard/sitreps")
+    officer.loaded()
+    waiting = page.locator('#outbox li[data-state="waiting"]')
+    assert waiting.count() == 1
+    assert "TCD" in waiting.inner_text()
+    assert "Offline" in page.locator("#status").inner_text()
+    officer.context.set_offline(False)
+    page.click("#send-now")
+    page.wait_for_selector('#outbox li[data-state="accepted"]', timeout=20_000)
+    page.reload()
+    officer.loaded()
+    item = page.locator(f'#submitted li[data-sitrep="{sitrep_id}"]')
+    assert item.locator("a.amend").get_attribute("href") == f"/dashboard/sitrep?id={sitrep_id}"
+    screenshot(page, "sitreps-desktop")
+    item.locator("button.withdraw").click()
+    reason = page.locator(f"#reason-{sitrep_id}")
+    reason.wait_for()
+    # Refused without a reason, at the input.
+    item.locator("form button[type=submit]").click()
+    assert page.locator(f"#reason-{sitrep_id}-msg").is_visible()
+    reason.fill("Entered twice: the camp figures are in sitrep 12.")
+    item.locator("form button[type=submit]").click()
+    page.wait_for_selector(
+        f'#submitted li[data-sitrep="{sitrep_id}"][data-status="withdrawn"]', timeout=20_000
+    )
+    with officer.api() as api:
+        withdrawn = api.get(f"/sitreps/{sitrep_id}").json()
+        october = sitreps_of(api, country="TCD", period_from="2026-10-01", period_to="2026-10-31")
+    assert withdrawn["status"] == "withdrawn"
+    assert withdrawn["withdrawal_reason"] == "Entered twice: the camp figures are in sitrep 12."
+    assert len(october) == 1
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_screenshots_of_every_new_page(browser: Any, demo: Demo, viewport: str) -> None:
+    officer = Officer(browser, demo, viewport=viewport)
+    page = officer.page
+    officer.sign_in()
+    officer.head(start="2026-11-01", end="2026-11-30")
+    officer.fill_line(
+        0, sector="shelter", admin1="Khartoum", reached=900, new=120, split=(300, 200, 200, 150)
+    )
+    page.locator("#period-end").focus()  # the line's problems show once it is left
+    # Nothing is wider than the screen.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= VIEWPORTS[viewport]["viewport"]["width"]
+    screenshot(page, f"form-new-{viewport}")
+    for path, name in (("/dashboard/sitreps", "sitreps"), ("/dashboard/upload", "upload")):
+        page.goto(officer.demo.url + path)
+        officer.loaded()
+        assert (
+            page.evaluate("document.documentElement.scrollWidth")
+            <= (VIEWPORTS[viewport]["viewport"]["width"])
+        )
+        screenshot(page, f"{name}-{viewport}")
+    assert page.locator('script[src*="plotly"]').count() == 0
+    officer.close()

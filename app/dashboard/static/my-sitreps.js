@@ -48,7 +48,7 @@ async function drawOutbox() {
 }
 
 function withdrawForm(item, sitrep, holder) {
-  const form = el("form", { class: "withdraw-form" });
+  const form = el("form", { class: "withdraw-form", novalidate: true });
   const id = `reason-${sitrep.id}`;
   const reason = el("textarea", { id, rows: "2", required: true, "aria-describedby": `${id}-msg` });
   const msg = el("p", { class: "msg", id: `${id}-msg`, hidden: true });
