@@ -15,7 +15,7 @@
 /* global SHELL */
 
 import { flush } from "./static/outbox.js";
-import { deviceGet } from "./static/store.js";
+import { KEPT_TOKEN, deviceGet, deviceSet } from "./static/store.js";
 
 const SHELL_CACHE = `ct-shell-${SHELL.version}`;
 const DATA_CACHE = "ct-data-v1";
@@ -45,16 +45,22 @@ self.addEventListener("activate", (event) => {
   );
 });
 
-self.addEventListener("message", (event) => {
-  // A sign-out forgets the copies of the user's data kept on this device.
-  if (event.data && event.data.type === "forget-data") event.waitUntil(caches.delete(DATA_CACHE));
-});
+// Signing out (every page's top bar goes to /dashboard/sign-in, with no ?next=) forgets
+// what this device kept for the user: the token of "keep me signed in", and the copies of
+// their data. (A page that merely needs a sign-in adds ?next=.)
+async function forgetUser() {
+  await deviceSet(KEPT_TOKEN, null);
+  await caches.delete(DATA_CACHE);
+}
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET") return;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
+  if (request.mode === "navigate" && url.pathname === "/dashboard/sign-in" && !url.searchParams.has("next")) {
+    event.waitUntil(forgetUser());
+  }
   if (SHELL_PATHS.has(url.pathname)) {
     event.respondWith(fromShell(request, url));
   } else if (DATA.test(url.pathname)) {
@@ -105,7 +111,7 @@ self.addEventListener("sync", (event) => {
   if (event.tag !== "outbox") return;
   event.waitUntil(
     (async () => {
-      const kept = await deviceGet("kept-token");
+      const kept = await deviceGet(KEPT_TOKEN);
       if (!kept) return;
       const result = await flush({ owner: kept.me.name, token: kept.token, lang: kept.lang || "en", now: true });
       // Still waiting: let the browser call again later, with its own backoff.

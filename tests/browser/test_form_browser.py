@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -542,3 +543,65 @@ def test_screenshots_of_every_new_page(browser: Any, demo: Demo, viewport: str) 
         screenshot(page, f"{name}-{viewport}")
     assert page.locator('script[src*="plotly"]').count() == 0
     officer.close()
+
+
+def test_keep_me_signed_in_lasts_until_sign_out(officer: Officer) -> None:
+    page = officer.page
+    officer.sign_in("/dashboard/sitreps")
+    officer.offline_ready()
+    # By default a new tab (a new sessionStorage) has to sign in.
+    other = officer.context.new_page()
+    other.goto(f"{officer.demo.url}/dashboard/sitreps")
+    other.wait_for_url("**/dashboard/sign-in?next=*")
+    other.close()
+    page.check("#keep-signed-in")
+    page.wait_for_timeout(500)
+    other = officer.context.new_page()
+    other.goto(f"{officer.demo.url}/dashboard/sitreps")
+    other.wait_for_selector('body[data-loaded="true"]', timeout=20_000)
+    assert "demo-field" in other.locator("#who").inner_text()
+    other.close()
+    page.click("#sign-out")
+    page.wait_for_url("**/dashboard/sign-in")
+    page.wait_for_timeout(500)
+    other = officer.context.new_page()
+    other.goto(f"{officer.demo.url}/dashboard/sitreps")
+    other.wait_for_url("**/dashboard/sign-in?next=*")
+
+
+def test_start_from_my_last_sitrep_and_the_form_by_keyboard(officer: Officer) -> None:
+    page = officer.page
+    officer.sign_in()
+    page.select_option("#country", "TCD")
+    page.wait_for_selector("#admin1-options option", state="attached", timeout=10_000)
+    with officer.api() as api:
+        latest = api.get(
+            "/sitreps", params={"country": "TCD", "status": "submitted", "limit": 1}
+        ).json()["items"][0]
+    page.focus("#start-from-last")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#status:has-text('{latest['id']}')", timeout=20_000)
+    start = date.fromisoformat(latest["period_end"]) + timedelta(days=1)
+    assert page.locator("#period-start").input_value() == start.isoformat()
+    assert page.locator("#lines fieldset.line").count() == len(latest["lines"])
+    first = latest["lines"][0]
+    assert officer.line(0).locator('[data-field="people_reached"]').input_value() == str(
+        first["people_reached"]
+    )
+    # Lines are added and removed by keyboard, the focus following.
+    count = len(latest["lines"])
+    page.focus("#add-line")
+    page.keyboard.press("Enter")
+    assert page.locator("#lines fieldset.line").count() == count + 1
+    focused = page.locator(":focus")
+    assert focused.get_attribute("data-field") == "sector"
+    page.keyboard.press("Tab")
+    assert page.locator(":focus").get_attribute("data-field") == "division"
+    last = officer.line(count)
+    last.locator("[data-action=remove]").focus()
+    page.keyboard.press("Enter")
+    assert page.locator("#lines fieldset.line").count() == count
+    # Every input has a visible label.
+    for node in page.locator("#sitrep input, #sitrep select, #sitrep textarea").all():
+        label = page.locator(f'label[for="{node.get_attribute("id")}"]')
+        assert label.count() == 1 and label.is_visible(), node.get_attribute("id")

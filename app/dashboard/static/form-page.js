@@ -11,8 +11,6 @@ import { mountTopbar } from "./shell.js";
 import * as store from "./store.js";
 import "./form-messages.js";
 
-// Where a token kept for this device lives (only when the user asked for it).
-const KEPT = "kept-token";
 const WARMED = "crisis-tracker.offline-copy";
 
 export function status(message, kind = "") {
@@ -23,32 +21,15 @@ export function status(message, kind = "") {
 /** The token kept on this device, if the user chose "keep me signed in": {token, me}. */
 export async function keptSignIn() {
   try {
-    return await store.deviceGet(KEPT);
+    return await store.deviceGet(store.KEPT_TOKEN);
   } catch (_) {
     return null;
   }
 }
 
 export async function keepSignedIn(keep) {
-  if (keep) await store.deviceSet(KEPT, { token: api.token(), me: await api.me(), lang: lang() });
-  else await store.deviceSet(KEPT, null);
-}
-
-/** The shared top bar; its sign-out also forgets what this device kept, so that the next
- * person at a shared device starts signed out. */
-async function mountBar(page) {
-  const user = await mountTopbar(page);
-  document.querySelector(".topbar").addEventListener(
-    "click",
-    (event) => {
-      if (!event.target.closest("#sign-out")) return;
-      store.deviceSet(KEPT, null).catch(() => {});
-      const worker = navigator.serviceWorker && navigator.serviceWorker.controller;
-      if (worker) worker.postMessage({ type: "forget-data" });
-    },
-    true,
-  );
-  return user;
+  if (keep) await store.deviceSet(store.KEPT_TOKEN, { token: api.token(), me: await api.me(), lang: lang() });
+  else await store.deviceSet(store.KEPT_TOKEN, null);
 }
 
 /** Fetches, through the service worker, the reference data of the user's countries, so
@@ -85,17 +66,24 @@ async function registerWorker(signedIn) {
  * draws the top bar, translates, and starts the outbox. Resolves to the user, or never
  * (going to the sign-in page) without a token.
  */
+let signedIn;
+const user = new Promise((resolve) => (signedIn = resolve));
+
+/** Marks the page usable (body[data-loaded]); then, so as not to compete with the page for
+ * a slow connection, installs or updates the service worker. */
+export function loaded(state = "true") {
+  document.body.dataset.loaded = state;
+  registerWorker(user).catch(() => {});
+}
+
 export async function start(page) {
-  let signedIn;
-  const worker = registerWorker(new Promise((resolve) => (signedIn = resolve)));
-  worker.catch(() => {});
   if (!api.token()) {
     const kept = await keptSignIn();
     if (kept) api.signIn(kept.token, kept.me);
   }
   let user;
   try {
-    user = await mountBar(page);
+    user = await mountTopbar(page);
   } catch (error) {
     if (error instanceof api.ApiError && error.status === 401) user = null;
     else throw error;

@@ -6,7 +6,7 @@
 import * as api from "./api.js";
 import { $, el } from "./dom.js";
 import { fmtDate, fmtNumber, t } from "./i18n.js";
-import { keepSignedIn, keptSignIn, runOutbox, start, status } from "./form-page.js";
+import { keepSignedIn, keptSignIn, loaded, runOutbox, start, status } from "./form-page.js";
 import * as outbox from "./outbox.js";
 import { describePeriod, outcome, stateBadge } from "./outbox-view.js";
 import * as store from "./store.js";
@@ -149,7 +149,7 @@ async function main() {
     drawSubmitted(true);
   });
   await Promise.all([drawOutbox(), drawSubmitted(true)]);
-  document.body.dataset.loaded = "true";
+  loaded();
 }
 
 main();

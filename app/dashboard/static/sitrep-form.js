@@ -8,7 +8,7 @@
 import * as api from "./api.js";
 import { fmtDate, fmtNumber, has, t } from "./i18n.js";
 import { $, el } from "./dom.js";
-import { runOutbox, start, status } from "./form-page.js";
+import { loaded, runOutbox, start, status } from "./form-page.js";
 import * as outbox from "./outbox.js";
 import { holdingSitrep, outcome, stateBadge } from "./outbox-view.js";
 import { adminAreas, crisesOf, loadReference } from "./form-reference.js";
@@ -847,14 +847,14 @@ async function main() {
   if (user.role !== "field" && user.role !== "admin") {
     status(t("form.not_for_role"), "error");
     $("sitrep").hidden = true;
-    document.body.dataset.loaded = "true";
+    loaded();
     return;
   }
   try {
     ref = await loadReference(user);
   } catch (error) {
     status(t("form.reference_failed", { reason: error.message }), "error");
-    document.body.dataset.loaded = "error";
+    loaded("error");
     return;
   }
   wire();
@@ -873,7 +873,7 @@ async function main() {
   } catch (error) {
     status(error.message, "error");
   }
-  document.body.dataset.loaded = "true";
+  loaded();
 }
 
 main();

@@ -14,6 +14,8 @@
 // A second store, "device", holds what the user chose to keep on this device.
 
 const NAME = "crisis-tracker-form";
+// The token of "keep me signed in on this device", in the device store: {token, me, lang}.
+export const KEPT_TOKEN = "kept-token";
 const VERSION = 1;
 let opened = null;
 

@@ -6,7 +6,7 @@
 import * as api from "./api.js";
 import { $, el } from "./dom.js";
 import { fmtDate, fmtNumber, has, t } from "./i18n.js";
-import { start, status } from "./form-page.js";
+import { loaded, start, status } from "./form-page.js";
 import { loadReference } from "./form-reference.js";
 import * as store from "./store.js";
 
@@ -136,7 +136,7 @@ async function main() {
     checked = null;
     $("import").disabled = true;
   });
-  document.body.dataset.loaded = "true";
+  loaded();
 }
 
 main();
