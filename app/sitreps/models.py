@@ -136,8 +136,17 @@ class SitrepLine(Base):
     admin1: Mapped[str | None] = mapped_column(String(20))
     admin2: Mapped[str | None] = mapped_column(String(20))
     people_reached: Mapped[int] = mapped_column(Integer)
+    # What the line counts for in totals: the figure given, or, for a line that gave
+    # people_reached_cumulative instead, the increase it stands for over the slot's latest
+    # earlier live period of the year (app.totals.chains keeps it up to date).
     people_reached_new: Mapped[int] = mapped_column(Integer)
+    # Year-to-date reach as the office gave it; NULL when it gave people_reached_new.
+    people_reached_cumulative: Mapped[int | None] = mapped_column(Integer)
     people_targeted: Mapped[int | None] = mapped_column(Integer)
+    # The yearly target the line carries in totals: its people_targeted when it is the
+    # latest live line of its slot's year that states one, otherwise 0 (and 0 once it is
+    # withdrawn). A restatement replaces, never adds (app.totals.chains).
+    year_target: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     women: Mapped[int | None] = mapped_column(Integer)
     men: Mapped[int | None] = mapped_column(Integer)
     girls: Mapped[int | None] = mapped_column(Integer)

@@ -40,6 +40,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.auth import service as auth
 from app.auth.models import Role, User
 from app.sitreps.models import LIVE_LINE, SitrepLine
+from app.totals.chains import Counted, rederive_statement
 from app.totals.models import NO_AREA, NO_CRISIS, TotalsCell, TotalsPlace, TotalsSlot
 from app.totals.schemas import Totals, TotalsRow
 
@@ -52,6 +53,7 @@ FIGURES = (
     "people_reached_unique",
     "people_reached_in_periods",
     "people_targeted",
+    "people_targeted_unique",
     "lines",
 )
 
@@ -118,7 +120,7 @@ LINES = Source(
     location={"admin1": SitrepLine.admin1, "admin2": SitrepLine.admin2},
     reached=SitrepLine.people_reached_new,
     in_periods=SitrepLine.people_reached,
-    targeted=func.coalesce(SitrepLine.people_targeted, 0),
+    targeted=SitrepLine.year_target,
     lines=literal(1),
     where=(LIVE_LINE,),
 )
@@ -209,6 +211,7 @@ def totals_select(
                 func.sum(source.reached).label("people_reached_unique"),
                 func.sum(source.in_periods).label("people_reached_in_periods"),
                 func.sum(source.targeted).label("people_targeted"),
+                func.sum(source.targeted).label("people_targeted_unique"),
                 func.sum(source.lines).label("lines"),
             )
             .where(*where)
@@ -236,6 +239,7 @@ def totals_select(
         select(
             *per_location_keys,
             func.max(s.reached).label("top"),
+            func.max(s.targeted).label("top_targeted"),
             func.sum(s.reached).label("reached"),
             func.sum(s.in_periods).label("in_periods"),
             func.sum(s.targeted).label("targeted"),
@@ -254,6 +258,7 @@ def totals_select(
             func.sum(p.top).label("people_reached_unique"),
             func.sum(p.in_periods).label("people_reached_in_periods"),
             func.sum(p.targeted).label("people_targeted"),
+            func.sum(p.top_targeted).label("people_targeted_unique"),
             func.sum(p.lines).label("lines"),
         ).group_by(*group_keys),
         group_keys,
@@ -265,6 +270,7 @@ def _places_select(query: TotalsQuery, *, countries: list[str] | None) -> Select
     sector, added up, is the unique estimate."""
     place = TotalsPlace
     sectors = [getattr(place, sector) for sector in PLACE_SECTORS]
+    targets = [getattr(place, f"{sector}_targeted") for sector in PLACE_SECTORS]
     keys: list[Label[Any]] = [place.country.label("country"), place.year.label("year")]
     if "admin1" in query.group_by:
         keys.append(func.nullif(place.admin1, NO_AREA).label("admin1"))
@@ -280,6 +286,7 @@ def _places_select(query: TotalsQuery, *, countries: list[str] | None) -> Select
             func.sum(greatest(*sectors)).label("people_reached_unique"),
             func.sum(place.in_periods).label("people_reached_in_periods"),
             func.sum(place.targeted).label("people_targeted"),
+            func.sum(greatest(*targets)).label("people_targeted_unique"),
             func.sum(place.lines).label("lines"),
         )
         .where(*where)
@@ -315,24 +322,8 @@ CELL_KEY = ("year", "country", "sector", "division", "phase", "crisis_id", "admi
 CELL_FIGURES = ("reached", "in_periods", "targeted", "lines")
 PLACE_KEY = ("year", "country", "admin1", "admin2")
 PLACE_SECTORS = ("shelter", "wash", "cccm", "cash", "health")
-PLACE_FIGURES = (*PLACE_SECTORS, "in_periods", "targeted", "lines")
-
-Counted = tuple[tuple[Any, ...], int, int, int]
-
-
-def counted(line: SitrepLine) -> Counted:
-    """What a live line adds to its cell: the cell's key and the line's three figures."""
-    key = (
-        line.year,
-        line.country,
-        line.sector,
-        line.division,
-        line.phase,
-        NO_CRISIS if line.crisis_id is None else line.crisis_id,
-        NO_AREA if line.admin1 is None else line.admin1,
-        NO_AREA if line.admin2 is None else line.admin2,
-    )
-    return key, line.people_reached_new, line.people_reached, line.people_targeted or 0
+PLACE_TARGETS = tuple(f"{sector}_targeted" for sector in PLACE_SECTORS)
+PLACE_FIGURES = (*PLACE_SECTORS, *PLACE_TARGETS, "in_periods", "targeted", "lines")
 
 
 def apply_changes(
@@ -354,6 +345,7 @@ def apply_changes(
     for (year, country, sector, _division, _phase, _crisis, admin1, admin2), d in deltas.items():
         place = places[(year, country, admin1, admin2)]
         place[PLACE_SECTORS.index(sector)] += d[0]
+        place[len(PLACE_SECTORS) + PLACE_SECTORS.index(sector)] += d[2]
         place[-3] += d[1]
         place[-2] += d[2]
         place[-1] += d[3]
@@ -422,6 +414,8 @@ def rebuild_statements() -> list[Executable]:
         func.coalesce(line.admin2, NO_AREA),
     ]
     return [
+        # The figures the chains give their lines first: the summaries sum them.
+        rederive_statement(),
         delete(TotalsCell),
         insert(TotalsCell).from_select(
             [*CELL_KEY, *CELL_FIGURES],
@@ -429,7 +423,7 @@ def rebuild_statements() -> list[Executable]:
                 *keys,
                 func.sum(line.people_reached_new),
                 func.sum(line.people_reached),
-                func.sum(func.coalesce(line.people_targeted, 0)),
+                func.sum(line.year_target),
                 func.count(),
             )
             .where(LIVE_LINE)
@@ -442,7 +436,7 @@ def rebuild_statements() -> list[Executable]:
                 *keys[:6],
                 func.sum(line.people_reached_new),
                 func.sum(line.people_reached),
-                func.sum(func.coalesce(line.people_targeted, 0)),
+                func.sum(line.year_target),
                 func.count(),
             )
             .where(LIVE_LINE)
@@ -460,8 +454,12 @@ def rebuild_statements() -> list[Executable]:
                     func.sum(case((line.sector == sector, line.people_reached_new), else_=0))
                     for sector in PLACE_SECTORS
                 ),
+                *(
+                    func.sum(case((line.sector == sector, line.year_target), else_=0))
+                    for sector in PLACE_SECTORS
+                ),
                 func.sum(line.people_reached),
-                func.sum(func.coalesce(line.people_targeted, 0)),
+                func.sum(line.year_target),
                 func.count(),
             )
             .where(LIVE_LINE)
