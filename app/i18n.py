@@ -96,10 +96,10 @@ def _mark_used() -> None:
         current.used = True
 
 
-def gettext(message: str, *, code: str | None = None) -> str:
-    """``message`` in a language (the request's by default), not yet formatted."""
+def gettext(message: str) -> str:
+    """``message`` in the request's language, not yet formatted."""
     _mark_used()
-    code = code or language()
+    code = language()
     if code == DEFAULT:
         return message
     return _translations(code).get(message, message)

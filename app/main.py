@@ -2,7 +2,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
@@ -26,6 +26,7 @@ from app.i18n import LanguageMiddleware
 from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
+from app.parameters import known_query_parameters
 from app.reference.router import router as reference_router
 from app.reporting.router import router as reporting_router
 from app.requests import RequestIdMiddleware, route_templates
@@ -154,7 +155,11 @@ def create_app() -> FastAPI:
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
-    api = APIRouter(prefix="/api/v1", responses=problem_responses(401, 413, 422, 429, 503))
+    api = APIRouter(
+        prefix="/api/v1",
+        responses=problem_responses(401, 413, 422, 429, 503),
+        dependencies=[Depends(known_query_parameters)],
+    )
     for router in (
         auth_router,
         sectors_router,

@@ -1,0 +1,57 @@
+"""Unknown query parameters are a 422 (API.md): a misspelt filter must never widen an
+answer, so ``?contry=SDN`` is refused instead of listing every country."""
+
+from typing import Any
+
+from fastapi import Request
+
+from app.auth.dependencies import CurrentUser
+from app.errors import ValidationFailed
+from app.i18n import _
+from app.requests import route_template
+
+QueryParameters = dict[tuple[str, str], frozenset[str]]
+
+
+def _query_parameters(app: Any) -> QueryParameters:
+    """The query parameters of every operation, by path template and method, as the
+    OpenAPI document declares them (built once per application)."""
+    table: QueryParameters | None = getattr(app.state, "query_parameters", None)
+    if table is None:
+        table = {
+            (path, method.upper()): frozenset(
+                p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"
+            )
+            for path, operations in app.openapi()["paths"].items()
+            for method, operation in operations.items()
+        }
+        app.state.query_parameters = table
+    return table
+
+
+def known_query_parameters(request: Request, _user: CurrentUser) -> None:
+    """Refuses every query parameter the operation does not take, each at its name; after
+    authentication, so that a caller without a valid token hears 401 first."""
+    method = "GET" if request.method == "HEAD" else request.method
+    known = _query_parameters(request.app).get((route_template(request.scope), method))
+    if known is None:
+        return
+    unknown = sorted({name for name in request.query_params if name not in known})
+    if not unknown:
+        return
+    takes = ", ".join(sorted(known))
+    raise ValidationFailed(
+        [
+            (
+                ("query", name),
+                _(
+                    "{name} is not a parameter of this endpoint; it takes {known}",
+                    name=name,
+                    known=takes,
+                )
+                if known
+                else _("{name} is not a parameter of this endpoint, which takes none", name=name),
+            )
+            for name in unknown
+        ]
+    )
