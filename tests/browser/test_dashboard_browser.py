@@ -563,3 +563,22 @@ def test_language_select_is_reached_by_keyboard(tab: Any) -> None:
     assert t.page.locator("h1").inner_text() == "Personnes atteintes"
     assert t.page.evaluate("document.activeElement.id") == "language"
     assert t.page.get_by_role("combobox", name="Langue").count() == 1
+
+
+def test_sign_in_page_in_spanish(tab: Any) -> None:
+    t = tab(locale="es-ES")
+    t.goto("/dashboard/sign-in")
+    assert t.page.locator("h1").inner_text() == "Iniciar sesión"
+    assert t.page.title() == "Iniciar sesión · crisis-tracker"
+    assert t.page.locator("label[for=token]").inner_text() == "Token de la API"
+    t.page.fill("#token", "ct_not-a-real-token")
+    t.page.click("#sign-in button[type=submit]")
+    t.page.locator("#status .error").wait_for()
+    assert t.page.locator("#status").inner_text() == "Este token no es válido o ha sido revocado."
+    t.errors.clear()  # the browser logs the 401 of the check
+    # Switched on the page, the message follows.
+    t.page.select_option("#language", "fr")
+    assert t.page.locator("h1").inner_text() == "Connexion"
+    assert t.page.locator("#status .error").inner_text() == (
+        "Ce jeton n\u2019est pas valide ou a été révoqué."
+    )

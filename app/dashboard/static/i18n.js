@@ -35,7 +35,11 @@ export function lang() {
  * document) so that it can render again. */
 export function setLang(code) {
   if (!supported(code)) return;
-  localStorage.setItem(STORE, code);
+  try {
+    localStorage.setItem(STORE, code);
+  } catch (_) {
+    // Storage refused (a private window): the choice holds for this page only.
+  }
   document.documentElement.lang = code;
   translatePage();
   document.dispatchEvent(new CustomEvent("ct:languagechange", { detail: { lang: code } }));

@@ -9,12 +9,20 @@ import { mountTopbar } from "./shell.js";
 translatePage();
 mountTopbar("sign-in");
 
+// What the status line says, as a function, so that a language switch says it again.
+let said = { message: () => "", kind: "" };
+function say(message, kind) {
+  said = { message, kind };
+  status(message(), kind);
+}
+document.addEventListener("ct:languagechange", () => status(said.message(), said.kind));
+
 const form = $("sign-in");
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const value = form.elements.token.value.trim();
   if (!value) return;
-  status(t("signIn.checking"));
+  say(() => t("signIn.checking"));
   try {
     const user = await get("/me", {}, value);
     signIn(value, user);
@@ -23,6 +31,6 @@ form.addEventListener("submit", async (event) => {
     const safe = /^\/dashboard\/[^/\\]*(\?.*)?$/.test(next) && !next.startsWith("/dashboard/sign-in");
     location.assign(safe ? next : "/dashboard/");
   } catch (error) {
-    status(error.status === 401 ? t("signIn.invalid") : errorMessage(error), "error");
+    say(() => (error.status === 401 ? t("signIn.invalid") : errorMessage(error)), "error");
   }
 });
