@@ -992,7 +992,8 @@ def _line_json(line_id: int, line: Line, new: int) -> str:
         f'{{"id": {line_id}, "sector": "{line[2]}", "division": "{line[3]}", '
         f'"phase": "{line[4]}", "admin1": {_json_text(line[5])}, '
         f'"admin2": {_json_text(line[6])}, "people_reached": {line[7]}, '
-        f'"people_reached_new": {new}, "people_targeted": {_json_number(line[9])}, '
+        f'"people_reached_new": {new}, "people_reached_cumulative": null, '
+        f'"people_targeted": {_json_number(line[9])}, '
         f'"disaggregation": {disaggregation}, '
         f'"persons_with_disabilities": {_json_number(line[14])}, "indicators": {line[16]}}}'
     )
@@ -1055,6 +1056,7 @@ LINE_COLUMNS = (
     "admin2",
     "people_reached",
     "people_reached_new",
+    # (people_reached_cumulative is left NULL: the generated lines give people_reached_new.)
     "people_targeted",
     "women",
     "men",

@@ -186,6 +186,7 @@ def test_submit_returns_the_sitrep_with_location_and_etag(api: ApiFactory) -> No
         "admin2": None,
         "people_reached": 1200,
         "people_reached_new": 300,
+        "people_reached_cumulative": None,
         "people_targeted": 1500,
         "disaggregation": {"women": 400, "men": 300, "girls": 260, "boys": 240},
         "persons_with_disabilities": 30,

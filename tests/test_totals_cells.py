@@ -7,6 +7,7 @@ agree exactly: the totals the service answers (cells), the same statement over e
 over the live data the test kept itself. The cells must also equal a rebuild from the lines.
 """
 
+from collections import defaultdict
 from datetime import date
 from typing import Any
 
@@ -19,7 +20,9 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.auth.models import Role, User
+from app.clusters import service as clusters
 from app.errors import Conflict
+from app.pagination import encode_cursor
 from app.sectors.service import SECTORS
 from app.sitreps.models import Sitrep, SitrepLine, SitrepRevision
 from app.totals import service as totals
@@ -45,14 +48,25 @@ PERIODS = [
     ("2024-01-01", "2024-01-31"),
     ("2024-01-08", "2024-01-14"),
     ("2024-02-01", "2024-02-29"),
+    ("2024-03-01", "2024-03-31"),
 ]
+# Slots drawn half the time, so that several periods of one slot make chains: lines that
+# give people_reached_cumulative stand for their increase over the period before.
+HOT_SLOTS = {
+    "SDN": [
+        ("shelter", "hod", "response", ("SD01", None)),
+        ("wash", "hod", "response", (None, None)),
+    ],
+    "TCD": [("health", "prd", "recovery", ("TCD14", None))],
+}
 
 
 @st.composite
 def lines_for(draw: st.DrawFn, country: str) -> list[dict[str, Any]]:
     slots = draw(
         st.lists(
-            st.tuples(
+            st.sampled_from(HOT_SLOTS[country])
+            | st.tuples(
                 st.sampled_from(["shelter", "wash", "health"]),
                 st.sampled_from(["hod", "prd"]),
                 st.sampled_from(["response", "recovery"]),
@@ -66,6 +80,12 @@ def lines_for(draw: st.DrawFn, country: str) -> list[dict[str, Any]]:
     result = []
     for sector, division, phase, (admin1, admin2) in slots:
         reached = draw(st.integers(0, 2_000))
+        figures: dict[str, Any] = {"people_reached": reached}
+        given = draw(st.sampled_from(["new", "cumulative", "neither"]))
+        if given == "new":
+            figures["people_reached_new"] = draw(st.integers(0, reached))
+        elif given == "cumulative":
+            figures["people_reached_cumulative"] = draw(st.integers(reached, reached + 4_000))
         result.append(
             {
                 "sector": sector,
@@ -73,12 +93,41 @@ def lines_for(draw: st.DrawFn, country: str) -> list[dict[str, Any]]:
                 "phase": phase,
                 "admin1": admin1,
                 "admin2": admin2,
-                "people_reached": reached,
-                "people_reached_new": draw(st.integers(0, reached)),
+                **figures,
                 "people_targeted": draw(st.none() | st.integers(0, 3_000)),
             }
         )
     return result
+
+
+def counted_lines(live: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[dict]:
+    """The live lines as DOMAIN.md counts them, worked out plainly: along each slot's year,
+    in period order, a cumulative figure stands for its increase over the year-to-date reach
+    before it (the cumulative figure before, plus the new reach given since)."""
+    chains: dict[tuple[Any, ...], list[tuple[str, dict[str, Any], dict[str, Any]]]] = defaultdict(
+        list
+    )
+    counted = []
+    for header, body in live.values():
+        figures = [{"people_reached_new": None, **sent} for sent in body]
+        for sent, ln in zip(body, as_live(header, figures), strict=True):
+            key = (ln["country"], ln["crisis_id"], ln["year"], *slot_of(ln))
+            chains[key].append((header["end"], sent, ln))
+            counted.append(ln)
+    for members in chains.values():
+        ytd = 0
+        for _end, sent, ln in sorted(members, key=lambda m: m[0]):
+            if sent.get("people_reached_cumulative") is not None:
+                ln["new"] = sent["people_reached_cumulative"] - ytd
+                ytd = sent["people_reached_cumulative"]
+            else:
+                ln["new"] = sent.get("people_reached_new", sent["people_reached"])
+                ytd += ln["new"]
+    return counted
+
+
+def slot_of(ln: dict[str, Any]) -> tuple[Any, ...]:
+    return (ln["sector"], ln["division"], ln["phase"], ln["admin1"], ln["admin2"])
 
 
 @pytest.fixture
@@ -90,6 +139,13 @@ def people(session: Session) -> tuple[User, User, list[int]]:
         crisis(session, hq, "Floods", ["SDN"]),
     ]
     return hq, officer, crises
+
+
+@pytest.fixture
+def coordinator(session: Session) -> User:
+    return auth.create_user(
+        session, name="coordinator", role=Role.coordinator, clusters_=["shelter", "wash"]
+    )
 
 
 def forget_sitreps(session: Session) -> None:
@@ -154,18 +210,37 @@ def test_cells_equal_the_recount_after_any_writes(
         }
         lines = data.draw(lines_for(country))
         try:
-            if action == "amend":
-                handles[sitrep_id] = amend(session, officer, handles[sitrep_id], *lines, **header)
-            else:
-                s = submit(session, officer, *lines, **header)
-                handles[s.id] = s
-                sitrep_id = s.id
-        except Conflict:
-            continue  # the slot is held for that period: nothing was written
+            with session.begin_nested():
+                if action == "amend":
+                    handles[sitrep_id] = amend(
+                        session, officer, handles[sitrep_id], *lines, **header
+                    )
+                else:
+                    s = submit(session, officer, *lines, **header)
+                    handles[s.id] = s
+                    sitrep_id = s.id
+        except Conflict as exc:
+            # The slot is held for that period, or a cumulative figure would go down:
+            # nothing was written. The latter only when it would.
+            if "cumulative" in exc.detail:
+                trial = dict(live)
+                trial[-1 if action == "submit" else sitrep_id] = (header, lines)
+                assert any(ln["new"] < 0 for ln in counted_lines(trial)), exc.detail
+            continue
         live[sitrep_id] = (header, lines)
     session.flush()
 
-    expected_lines = [ln for header, body in live.values() for ln in as_live(header, body)]
+    expected_lines = counted_lines(live)
+    # The service refused every write that would have made a figure go down.
+    assert all(ln["new"] >= 0 for ln in expected_lines)
+    stored = {
+        line_id: new
+        for line_id, new in session.execute(
+            select(SitrepLine.id, SitrepLine.people_reached_new).where(
+                SitrepLine.status == "submitted"
+            )
+        )
+    }
     for group_by in [*all_group_bys()[:6], ("sector", "admin1"), ("crisis", "division", "phase")]:
         for filters in (
             {},
@@ -206,6 +281,15 @@ def test_cells_equal_the_recount_after_any_writes(
     kept_cells, kept_places, kept_slots = cells(session), places(session), slots(session)
     assert all(row[-1] > 0 for row in kept_cells + kept_places + kept_slots)
     totals.rebuild_cells(session)
+    # ... and the rebuild finds every line's figure already settled along its chain.
+    assert {
+        line_id: new
+        for line_id, new in session.execute(
+            select(SitrepLine.id, SitrepLine.people_reached_new).where(
+                SitrepLine.status == "submitted"
+            )
+        )
+    } == stored
     assert cells(session) == kept_cells
     assert places(session) == kept_places
     assert slots(session) == kept_slots
@@ -258,3 +342,150 @@ def test_amending_the_period_into_another_year_moves_the_cell(session: Session, 
         date(2025, 1, 31).year
         == totals.totals(session, query=totals.TotalsQuery(), user=hq).rows[0].year
     )
+
+
+# --- chains: cumulative figures corrected out of order ------------------------------------
+
+CHAIN_MONTHS = [
+    ("2023-12-01", "2023-12-31"),
+    ("2024-01-01", "2024-01-31"),
+    ("2024-02-01", "2024-02-29"),
+    ("2024-03-01", "2024-03-31"),
+    ("2024-04-01", "2024-04-30"),
+]
+CHAIN_SLOTS = [("shelter", "SD01"), ("wash", "SD01"), ("shelter", "SD02")]
+
+
+@st.composite
+def chain_lines(draw: st.DrawFn) -> list[dict[str, Any]]:
+    result = []
+    for sector, admin1 in draw(st.lists(st.sampled_from(CHAIN_SLOTS), min_size=1, unique=True)):
+        reached = draw(st.integers(0, 1_000))
+        figures: dict[str, Any] = {"people_reached": reached}
+        given = draw(st.sampled_from(["new", "cumulative", "cumulative", "neither"]))
+        if given == "new":
+            figures["people_reached_new"] = draw(st.integers(0, reached))
+        elif given == "cumulative":
+            figures["people_reached_cumulative"] = reached + draw(st.integers(0, 3_000))
+        result.append(
+            {
+                "sector": sector,
+                "division": "hod",
+                "phase": "response",
+                "admin1": admin1,
+                "admin2": None,
+                **figures,
+                "people_targeted": draw(st.none() | st.integers(0, 5_000)),
+            }
+        )
+    return result
+
+
+def _pull(
+    session: Session, coordinator: User, cursors: dict[str, str], held: dict[int, dict]
+) -> None:
+    """What a feed consumer does: applies every page of each cluster since its cursor."""
+    for code in ("shelter", "wash"):
+        while True:
+            page = clusters.feed(
+                session,
+                cluster=clusters.CLUSTERS[code],
+                countries=None,
+                since=cursors[code],
+                limit=3,
+                user=coordinator,
+            )
+            for item in page.items:
+                if item["status"] == "withdrawn":
+                    held.pop(item["line_id"], None)
+                else:
+                    held[item["line_id"]] = item
+            cursors[code] = page.next_cursor
+            if len(page.items) < 3:
+                break
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_cumulative_chains_follow_every_correction(
+    session: Session,
+    people: tuple[User, User, list[int]],
+    coordinator: User,
+    data: st.DataObject,
+) -> None:
+    """Monthly sitreps of a few slots, given as new reach, as year-to-date reach or as
+    neither, submitted, amended (to other months too) and withdrawn in any order: the
+    summaries, the recount, the rebuild and a feed consumer all hold DOMAIN.md's figures,
+    and a refusal happens exactly when a year-to-date figure would go down."""
+    hq, officer, _crisis_ids = people
+    forget_sitreps(session)
+    start = encode_cursor("feed", [0])
+    cursors = {"shelter": start, "wash": start}
+    held: dict[int, dict[str, Any]] = {}
+    live: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    handles: dict[int, Sitrep] = {}
+    for _ in range(data.draw(st.integers(1, 10), label="writes")):
+        action = data.draw(
+            st.sampled_from(["submit", "submit", "amend", "withdraw"])
+            if live
+            else st.just("submit")
+        )
+        target = data.draw(st.sampled_from(sorted(live))) if action != "submit" else -1
+        if action == "withdraw":
+            withdraw(session, officer, handles[target])
+            del live[target]
+        else:
+            period_start, end = data.draw(st.sampled_from(CHAIN_MONTHS))
+            header = {"country": "SDN", "crisis_id": None, "start": period_start, "end": end}
+            lines = data.draw(chain_lines())
+            trial = {**live, target: (header, lines)}
+            try:
+                with session.begin_nested():
+                    if action == "amend":
+                        handles[target] = amend(session, officer, handles[target], *lines, **header)
+                    else:
+                        s = submit(session, officer, *lines, **header)
+                        target = s.id
+                        handles[target] = s
+            except Conflict as exc:
+                if "cumulative" in exc.detail:
+                    assert any(ln["new"] < 0 for ln in counted_lines(trial)), exc.detail
+                else:
+                    assert "overlaps" in exc.detail
+                continue
+            # Accepted: then no figure went down.
+            assert all(ln["new"] >= 0 for ln in counted_lines(trial))
+            live[target] = (header, lines)
+        _pull(session, coordinator, cursors, held)
+
+    expected = counted_lines(live)
+    for group_by in [(), ("sector",), ("admin1",), ("sector", "admin1")]:
+        query = totals.TotalsQuery(group_by=group_by)
+        shown = [
+            r.model_dump(exclude_unset=True)
+            for r in totals.totals(session, query=query, user=hq).rows
+        ]
+        assert shown == expected_totals(expected, group_by), group_by
+        recount = session.execute(totals.totals_select(query, countries=None, source=totals.LINES))
+        assert [dict(r) for r in recount.mappings()] == [
+            dict(r) for r in session.execute(totals.totals_select(query, countries=None)).mappings()
+        ]
+    # The consumer's lines are the live lines, with the figures totals count.
+    by_slot: dict[tuple[Any, ...], int] = defaultdict(int)
+    for item in held.values():
+        by_slot[(item["period_end"].year, item["sector"], item["admin1"])] += item[
+            "people_reached_new"
+        ]
+    recounted: dict[tuple[Any, ...], int] = defaultdict(int)
+    for ln in expected:
+        recounted[(ln["year"], ln["sector"], ln["admin1"])] += ln["new"]
+    assert by_slot == recounted
+    assert len(held) == len(expected)
+
+    kept = cells(session), places(session), slots(session)
+    totals.rebuild_cells(session)
+    assert (cells(session), places(session), slots(session)) == kept

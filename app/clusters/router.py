@@ -75,9 +75,18 @@ def read_feed(
     `since=<next_cursor>`: you get every line changed since (amended lines with their new
     figures, lines of withdrawn sitreps or dropped by an amendment as `status: "withdrawn"`).
     Applying every page in order (upsert by `line_id`, delete when withdrawn) leaves you
-    holding exactly the live lines. `next_cursor` is never null; a page shorter than `limit`
-    means you have caught up. `format=hxl` returns the same items as HXL JSON rows; the
-    next cursor is then in the `Link` header."""
+    holding exactly the live lines, with the figures `/totals` counts.
+
+    A line may give `people_reached_cumulative` (people reached since 1 January) instead
+    of a new-reach figure; its `people_reached_new` is then the increase over the latest
+    earlier period of its slot that year. When an earlier period is amended or withdrawn,
+    what a later cumulative line stands for changes: that line comes again as a change
+    (a new position in the feed, the same `line_id` and `revision`, the new
+    `people_reached_new`), so your sums stay equal to the totals.
+
+    `next_cursor` is never null; a page shorter than `limit` means you have caught up.
+    `format=hxl` returns the same items as HXL JSON rows; the next cursor is then in the
+    `Link` header."""
     cluster = clusters.get_cluster(code)
     page = clusters.feed(
         session,

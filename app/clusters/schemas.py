@@ -20,6 +20,7 @@ FEED_ITEM_EXAMPLE: dict[str, Any] = {
         for k in (
             "people_reached",
             "people_reached_new",
+            "people_reached_cumulative",
             "people_targeted",
             "disaggregation",
             "persons_with_disabilities",
@@ -72,6 +73,7 @@ class FeedItem(BaseModel):
     period_end: date
     people_reached: int
     people_reached_new: int
+    people_reached_cumulative: int | None
     people_targeted: int | None
     disaggregation: Disaggregation | None
     persons_with_disabilities: int | None

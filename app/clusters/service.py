@@ -86,6 +86,7 @@ HXL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("period_end", "#date+end"),
     ("people_reached", "#reached"),
     ("people_reached_new", "#reached+new"),
+    ("people_reached_cumulative", "#reached+cumulative"),
     ("women", "#reached+f+adults"),
     ("men", "#reached+m+adults"),
     ("girls", "#reached+f+children"),
@@ -115,6 +116,7 @@ FEED_COLUMNS = (
     SitrepLine.period_end,
     SitrepLine.people_reached,
     SitrepLine.people_reached_new,
+    SitrepLine.people_reached_cumulative,
     SitrepLine.people_targeted,
     SitrepLine.women,
     SitrepLine.men,
@@ -148,7 +150,9 @@ def feed(
 
     Without ``since``: the live lines (a consumer's first pull). With ``since``: every line
     that changed after that cursor, live or withdrawn, with its current figures, so that a
-    consumer applying the pages in order holds exactly the live lines. ``next_cursor`` is
+    consumer applying the pages in order holds exactly the live lines. A line changes, too,
+    when a write to an earlier period of its slot changes the people_reached_new that its
+    people_reached_cumulative stands for (``app.totals.chains``). ``next_cursor`` is
     never null: a short page means caught up, and its cursor is where to resume.
     """
     auth.require_role(user, Role.coordinator, Role.hq, Role.admin)
@@ -180,8 +184,8 @@ def feed_item(row: Row[Any]) -> dict[str, Any]:
     """A feed item (FeedItem's shape) from a row of FEED_COLUMNS."""
     (
         line_id, sitrep_id, revision, status, country, admin1, admin2, sector, division, phase,
-        crisis_id, period_start, period_end, reached, reached_new, targeted, women, men, girls,
-        boys, disabled, indicators, updated_at, _seq,
+        crisis_id, period_start, period_end, reached, reached_new, cumulative, targeted, women,
+        men, girls, boys, disabled, indicators, updated_at, _seq,
     ) = tuple(row)  # fmt: skip
     return {
         "line_id": line_id,
@@ -199,6 +203,7 @@ def feed_item(row: Row[Any]) -> dict[str, Any]:
         "period_end": period_end,
         "people_reached": reached,
         "people_reached_new": reached_new,
+        "people_reached_cumulative": cumulative,
         "people_targeted": targeted,
         "disaggregation": None
         if women is None

@@ -27,11 +27,11 @@ SDN,2024,shelter,300,300,1200,1500,1
 SDN,2024,wash,2500,2500,2500,3000,1
 """
 LINES_CSV_EXAMPLE = """\
-line_id,sitrep_id,revision,status,country,admin1,admin2,sector,division,phase,crisis_id,period_start,period_end,people_reached,people_reached_new,women,men,girls,boys,persons_with_disabilities,people_targeted,updated_at,households_assisted,shelter_kits,water_points,latrines,sites_managed,idps_in_sites,cash_usd,transfers,consultations,referrals
-#meta+id,#meta+sitrep,#meta+revision,#status,#country+code,#adm1+code,#adm2+code,#sector+code,#meta+division,#meta+phase,#crisis+id,#date+start,#date+end,#reached,#reached+new,#reached+f+adults,#reached+m+adults,#reached+f+children,#reached+m+children,#reached+disabled,#targeted,#date+updated,#indicator+households_assisted,#indicator+shelter_kits,#indicator+water_points,#indicator+latrines,#indicator+sites_managed,#indicator+idps_in_sites,#indicator+cash_usd,#indicator+transfers,#indicator+consultations,#indicator+referrals
-101,42,1,submitted,SDN,SD01,,shelter,hod,response,7,2024-03-01,2024-03-31,1200,300,400,300,260,240,30,1500,2024-04-03T08:15:22+00:00,240,180,,,,,,,,
-102,42,1,submitted,SDN,SD02,SD02114,wash,hod,response,7,2024-03-01,2024-03-31,2500,2500,800,700,520,480,75,3000,2024-04-03T08:15:22+00:00,,,6,40,,,,,,
-103,42,1,submitted,SDN,SD01,,cash,hod,response,7,2024-03-01,2024-03-31,500,500,,,,,,,2024-04-03T08:15:22+00:00,,,,,,,37500.50,100,,
+line_id,sitrep_id,revision,status,country,admin1,admin2,sector,division,phase,crisis_id,period_start,period_end,people_reached,people_reached_new,people_reached_cumulative,women,men,girls,boys,persons_with_disabilities,people_targeted,updated_at,households_assisted,shelter_kits,water_points,latrines,sites_managed,idps_in_sites,cash_usd,transfers,consultations,referrals
+#meta+id,#meta+sitrep,#meta+revision,#status,#country+code,#adm1+code,#adm2+code,#sector+code,#meta+division,#meta+phase,#crisis+id,#date+start,#date+end,#reached,#reached+new,#reached+cumulative,#reached+f+adults,#reached+m+adults,#reached+f+children,#reached+m+children,#reached+disabled,#targeted,#date+updated,#indicator+households_assisted,#indicator+shelter_kits,#indicator+water_points,#indicator+latrines,#indicator+sites_managed,#indicator+idps_in_sites,#indicator+cash_usd,#indicator+transfers,#indicator+consultations,#indicator+referrals
+101,42,1,submitted,SDN,SD01,,shelter,hod,response,7,2024-03-01,2024-03-31,1200,300,,400,300,260,240,30,1500,2024-04-03T08:15:22+00:00,240,180,,,,,,,,
+102,42,1,submitted,SDN,SD02,SD02114,wash,hod,response,7,2024-03-01,2024-03-31,2500,2500,,800,700,520,480,75,3000,2024-04-03T08:15:22+00:00,,,6,40,,,,,,
+103,42,1,submitted,SDN,SD01,,cash,hod,response,7,2024-03-01,2024-03-31,500,500,,,,,,,,2024-04-03T08:15:22+00:00,,,,,,,37500.50,100,,
 """
 
 

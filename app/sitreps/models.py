@@ -136,7 +136,12 @@ class SitrepLine(Base):
     admin1: Mapped[str | None] = mapped_column(String(20))
     admin2: Mapped[str | None] = mapped_column(String(20))
     people_reached: Mapped[int] = mapped_column(Integer)
+    # What the line counts for in totals: the figure given, or, for a line that gave
+    # people_reached_cumulative instead, the increase it stands for over the slot's latest
+    # earlier live period of the year (app.totals.chains keeps it up to date).
     people_reached_new: Mapped[int] = mapped_column(Integer)
+    # Year-to-date reach as the office gave it; NULL when it gave people_reached_new.
+    people_reached_cumulative: Mapped[int | None] = mapped_column(Integer)
     people_targeted: Mapped[int | None] = mapped_column(Integer)
     women: Mapped[int | None] = mapped_column(Integer)
     men: Mapped[int | None] = mapped_column(Integer)

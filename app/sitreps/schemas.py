@@ -74,7 +74,8 @@ SITREP_EXAMPLE: dict[str, Any] = {
         },
     ],
 }
-# The next month of the same office: the shelter line again, with who was new in April.
+# The next month of the same office: the shelter line again, given as the people reached
+# so far this year: 300 by March, 450 by April, so 150 of April's 400 were new.
 SITREP_APRIL_EXAMPLE: dict[str, Any] = {
     **SITREP_EXAMPLE,
     "period_start": "2024-04-01",
@@ -82,12 +83,12 @@ SITREP_APRIL_EXAMPLE: dict[str, Any] = {
     "narrative": "Returns to Khartoum's eastern localities began.",
     "lines": [
         {
-            **SITREP_EXAMPLE["lines"][0],
-            "people_reached": 900,
-            "people_reached_new": 150,
-            "disaggregation": {"women": 300, "men": 220, "girls": 200, "boys": 180},
+            **{k: v for k, v in SITREP_EXAMPLE["lines"][0].items() if k != "people_reached_new"},
+            "people_reached": 400,
+            "people_reached_cumulative": 450,
+            "disaggregation": {"women": 130, "men": 100, "girls": 90, "boys": 80},
             "persons_with_disabilities": 20,
-            "indicators": {"households_assisted": 180},
+            "indicators": {"households_assisted": 80},
         }
     ],
 }
@@ -95,7 +96,15 @@ _SUBMITTED_AT = "2024-04-03T08:15:22Z"
 SITREP_REVISION_EXAMPLE: dict[str, Any] = {
     **SITREP_EXAMPLE,
     "revision": 1,
-    "lines": [{"id": 101 + i, **line} for i, line in enumerate(SITREP_EXAMPLE["lines"])],
+    "lines": [
+        {
+            "id": 101 + i,
+            **{k: v for k, v in line.items() if k not in ("people_targeted",)},
+            "people_reached_cumulative": None,
+            "people_targeted": line["people_targeted"],
+        }
+        for i, line in enumerate(SITREP_EXAMPLE["lines"])
+    ],
     "submitted_by": "amal.hassan",
     "submitted_at": _SUBMITTED_AT,
 }
@@ -128,7 +137,15 @@ class LineIn(RequestModel):
     people_reached_new: People | None = Field(
         default=None,
         description="Of people_reached, those reached for the first time this calendar year "
-        "in this sector at this location; when absent, equal to people_reached.",
+        "in this sector at this location; when absent (and no people_reached_cumulative is "
+        "given), equal to people_reached.",
+    )
+    people_reached_cumulative: People | None = Field(
+        default=None,
+        description="Instead of people_reached_new: people reached since 1 January in this "
+        "sector at this location, up to the period's end (at least people_reached). The new "
+        "reach it stands for is its increase over the latest earlier period of the year; a "
+        "figure lower than that period's is a 409.",
     )
     people_targeted: People | None = None
     disaggregation: Disaggregation | None = None
@@ -184,7 +201,14 @@ class LineRead(BaseModel):
     admin1: str | None
     admin2: str | None
     people_reached: int
-    people_reached_new: int
+    people_reached_new: int = Field(
+        description="The new reach the line counts for: as given, or, for a line that gave "
+        "people_reached_cumulative, its increase over the latest earlier period of the year "
+        "(it follows amendments and withdrawals of earlier periods)."
+    )
+    people_reached_cumulative: int | None = Field(
+        default=None, description="The year-to-date figure as given; null when not given."
+    )
     people_targeted: int | None
     disaggregation: Disaggregation | None
     persons_with_disabilities: int | None

@@ -8,7 +8,7 @@ feed sequence numbers in commit order.
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +54,7 @@ from app.sitreps.schemas import (
     SitrepRead,
     SitrepRevisionRead,
 )
+from app.totals import chains
 from app.totals import service as totals
 
 MAX_PERIOD_DAYS = 366
@@ -291,8 +292,10 @@ def withdraw(
     )
     now = utcnow()
     last = take_write_lock(session, seqs=len(live))
-    totals.apply_changes(session, removed=[totals.counted(line) for line in live], added=[])
+    removed = [chains.counted(line) for line in live]
+    scope = chains.Scope(sitrep.country)
     for seq, line in enumerate(live, start=last - len(live) + 1):
+        scope.add(line)
         line.status = SitrepStatus.withdrawn.value
         line.feed_seq = seq
         line.updated_at = now
@@ -301,6 +304,7 @@ def withdraw(
     sitrep.withdrawn_by_id = user.id
     sitrep.withdrawal_reason = reason
     session.flush()
+    _settle(session, scope=scope, sitrep=sitrep, removed=removed, added=[], now=now)
     audit.record(
         session,
         action="sitrep.withdraw",
@@ -357,9 +361,12 @@ def _write_revision(
     new keys get new lines, and live lines the revision no longer has become withdrawn."""
     now = utcnow()
     kept = {line["line_key"] for line in lines}
-    counted_before = [
-        totals.counted(line) for line in existing.values() if line.status == SitrepStatus.submitted
-    ]
+    scope = chains.Scope(sitrep.country)
+    counted_before = []
+    for old in existing.values():
+        if old.status == SitrepStatus.submitted:
+            scope.add(old)
+            counted_before.append(chains.counted(old))
     dropped = [
         line
         for key, line in existing.items()
@@ -388,15 +395,14 @@ def _write_revision(
             for name, value in fields.items():
                 setattr(row, name, value)
         rows.append(row)
+        scope.add(row)
     for row in dropped:
         row.status = SitrepStatus.withdrawn.value
         row.revision = sitrep.revision
         row.feed_seq = next(seqs)
         row.updated_at = now
-    totals.apply_changes(
-        session, removed=counted_before, added=[totals.counted(row) for row in rows]
-    )
     session.flush()
+    _settle(session, scope=scope, sitrep=sitrep, removed=counted_before, added=rows, now=now)
     revision = SitrepRevision(
         sitrep_id=sitrep.id,
         revision=sitrep.revision,
@@ -412,6 +418,33 @@ def _write_revision(
     session.add(revision)
     session.flush()
     return revision
+
+
+def _settle(
+    session: Session,
+    *,
+    scope: chains.Scope,
+    sitrep: Sitrep,
+    removed: list[chains.Counted],
+    added: list[SitrepLine],
+    now: datetime,
+) -> None:
+    """After a write of ``sitrep`` (flushed): settles the chains it touched, re-publishes in
+    the feed the lines of other sitreps whose people_reached_new changed (new feed_seq, same
+    revision), and moves the totals summaries from ``removed`` (what the sitrep's lines
+    counted for before) to what every line counts for now."""
+    reissued = chains.settle(session, scope=scope, sitrep_id=sitrep.id)
+    if reissued:
+        last = take_write_lock(session, seqs=len(reissued))
+        for seq, (line, _before) in enumerate(reissued, start=last - len(reissued) + 1):
+            line.feed_seq = seq
+            line.updated_at = now
+    totals.apply_changes(
+        session,
+        removed=[*removed, *(before for _line, before in reissued)],
+        added=[chains.counted(line) for line in [*added, *(line for line, _ in reissued)]],
+    )
+    session.flush()
 
 
 def _revision_document(revision: SitrepRevision) -> dict[str, Any]:
@@ -443,6 +476,7 @@ def _line_document(row: SitrepLine) -> dict[str, Any]:
         "admin2": row.admin2,
         "people_reached": row.people_reached,
         "people_reached_new": row.people_reached_new,
+        "people_reached_cumulative": row.people_reached_cumulative,
         "people_targeted": row.people_targeted,
         "disaggregation": disaggregation,
         "persons_with_disabilities": row.persons_with_disabilities,
@@ -523,6 +557,23 @@ def _line_problems(data: SitrepCreate, line: LineIn) -> list[tuple[Loc, str]]:
                 f"{line.people_reached_new} is more than people_reached ({reached})",
             )
         )
+    cumulative = line.people_reached_cumulative
+    if cumulative is not None and line.people_reached_new is not None:
+        problems.append(
+            (
+                ("people_reached_cumulative",),
+                "give people_reached_new or people_reached_cumulative, not both: the new "
+                "reach of a cumulative figure is its increase over the earlier period",
+            )
+        )
+    if cumulative is not None and cumulative < reached:
+        problems.append(
+            (
+                ("people_reached_cumulative",),
+                f"{cumulative} is less than people_reached ({reached}): everyone reached in "
+                "the period was reached this year",
+            )
+        )
     if line.disaggregation is not None:
         d = line.disaggregation
         total = d.women + d.men + d.girls + d.boys
@@ -581,9 +632,11 @@ def line_columns(line: LineIn, key: str) -> dict[str, Any]:
         "admin1": line.admin1,
         "admin2": line.admin2,
         "people_reached": line.people_reached,
+        # A cumulative line's new reach comes from its chain: chains.settle sets it.
         "people_reached_new": (
             line.people_reached if line.people_reached_new is None else line.people_reached_new
         ),
+        "people_reached_cumulative": line.people_reached_cumulative,
         "people_targeted": line.people_targeted,
         "women": d.women if d else None,
         "men": d.men if d else None,
@@ -661,7 +714,7 @@ def get(session: Session, *, sitrep_id: int, user: User) -> tuple[Sitrep, Sitrep
         raise NotFound(f"There is no sitrep {sitrep_id}.")
     sitrep, revision, submitted_by = row
     _require_reader(user, sitrep.country)
-    return sitrep, _read(sitrep, revision, submitted_by)
+    return sitrep, _read(sitrep, revision, submitted_by, _current_new(session, [revision]))
 
 
 def list_page(
@@ -690,8 +743,9 @@ def list_page(
         kind="sitreps",
         key=lambda row: [row[0].id],
     )
+    current = _current_new(session, [revision for _sitrep, revision, _name in rows])
     return Page(
-        items=[_read(sitrep, revision, name) for sitrep, revision, name in rows],
+        items=[_read(sitrep, revision, name, current) for sitrep, revision, name in rows],
         next_cursor=next_cursor,
     )
 
@@ -719,13 +773,32 @@ def revisions_page(
         kind="revisions",
         key=lambda row: [row[0].revision],
     )
+    current = _current_new(session, [r for r, _name in rows if r.revision == sitrep.revision])
     return Page(
-        items=[_revision_read(revision, name) for revision, name in rows],
+        items=[_revision_read(revision, name, current) for revision, name in rows],
         next_cursor=next_cursor,
     )
 
 
-def _revision_fields(revision: SitrepRevision, submitted_by: str) -> dict[str, Any]:
+def _current_new(session: Session, revisions: Iterable[SitrepRevision]) -> dict[int, int]:
+    """The people_reached_new that the cumulative lines of these current revisions count for
+    now, by line id: a revision keeps the figure of its own time, and an amendment or
+    withdrawal of an earlier period changes what a cumulative figure stands for."""
+    ids = [
+        line["id"]
+        for revision in revisions
+        for line in revision.lines
+        if line.get("people_reached_cumulative") is not None
+    ]
+    if not ids:
+        return {}
+    query = select(SitrepLine.id, SitrepLine.people_reached_new).where(SitrepLine.id.in_(ids))
+    return {line_id: new for line_id, new in session.execute(query)}
+
+
+def _revision_fields(
+    revision: SitrepRevision, submitted_by: str, current: dict[int, int]
+) -> dict[str, Any]:
     return {
         "revision": revision.revision,
         "country": revision.country,
@@ -733,19 +806,30 @@ def _revision_fields(revision: SitrepRevision, submitted_by: str) -> dict[str, A
         "period_start": revision.period_start,
         "period_end": revision.period_end,
         "narrative": revision.narrative,
-        "lines": [LineRead.model_validate(line) for line in revision.lines],
+        "lines": [
+            LineRead.model_validate(
+                {**line, "people_reached_new": current[line["id"]]}
+                if line["id"] in current
+                else line
+            )
+            for line in revision.lines
+        ],
         "submitted_by": submitted_by,
         "submitted_at": revision.submitted_at,
     }
 
 
-def _revision_read(revision: SitrepRevision, submitted_by: str) -> SitrepRevisionRead:
-    return SitrepRevisionRead(**_revision_fields(revision, submitted_by))
+def _revision_read(
+    revision: SitrepRevision, submitted_by: str, current: dict[int, int]
+) -> SitrepRevisionRead:
+    return SitrepRevisionRead(**_revision_fields(revision, submitted_by, current))
 
 
-def _read(sitrep: Sitrep, revision: SitrepRevision, submitted_by: str) -> SitrepRead:
+def _read(
+    sitrep: Sitrep, revision: SitrepRevision, submitted_by: str, current: dict[int, int]
+) -> SitrepRead:
     return SitrepRead(
-        **_revision_fields(revision, submitted_by),
+        **_revision_fields(revision, submitted_by, current),
         id=sitrep.id,
         status=SitrepStatus(sitrep.status),
         created_at=sitrep.created_at,

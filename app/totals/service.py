@@ -40,6 +40,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.auth import service as auth
 from app.auth.models import Role, User
 from app.sitreps.models import LIVE_LINE, SitrepLine
+from app.totals.chains import Counted, rederive_statement
 from app.totals.models import NO_AREA, NO_CRISIS, TotalsCell, TotalsPlace, TotalsSlot
 from app.totals.schemas import Totals, TotalsRow
 
@@ -317,23 +318,6 @@ PLACE_KEY = ("year", "country", "admin1", "admin2")
 PLACE_SECTORS = ("shelter", "wash", "cccm", "cash", "health")
 PLACE_FIGURES = (*PLACE_SECTORS, "in_periods", "targeted", "lines")
 
-Counted = tuple[tuple[Any, ...], int, int, int]
-
-
-def counted(line: SitrepLine) -> Counted:
-    """What a live line adds to its cell: the cell's key and the line's three figures."""
-    key = (
-        line.year,
-        line.country,
-        line.sector,
-        line.division,
-        line.phase,
-        NO_CRISIS if line.crisis_id is None else line.crisis_id,
-        NO_AREA if line.admin1 is None else line.admin1,
-        NO_AREA if line.admin2 is None else line.admin2,
-    )
-    return key, line.people_reached_new, line.people_reached, line.people_targeted or 0
-
 
 def apply_changes(
     session: Session, *, removed: Iterable[Counted], added: Iterable[Counted]
@@ -422,6 +406,8 @@ def rebuild_statements() -> list[Executable]:
         func.coalesce(line.admin2, NO_AREA),
     ]
     return [
+        # The figures the chains give their lines first: the summaries sum them.
+        rederive_statement(),
         delete(TotalsCell),
         insert(TotalsCell).from_select(
             [*CELL_KEY, *CELL_FIGURES],

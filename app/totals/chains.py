@@ -1,0 +1,205 @@
+"""The chain of a slot's year: what each line of it counts for, by DOMAIN.md's rules.
+
+A chain is the live lines of one slot (crisis, country, sector, division, phase, admin1,
+admin2: ``country``, ``crisis_id`` and ``line_key``) in one year (of the period's end), in
+period order; the one-sitrep-per-slot rule keeps their periods apart. Along it:
+
+- the **year-to-date reach** after a line is its ``people_reached_cumulative`` when it gave
+  one, otherwise the year-to-date reach before it plus its ``people_reached_new``; before
+  the year's first line it is 0;
+- a line that gave ``people_reached_cumulative`` stands for the increase over the
+  year-to-date reach before it: that is the ``people_reached_new`` stored for it, the
+  figure totals, feeds and exports count (January 800, February 1,100, March 1,450 stand
+  for 800, 300 and 350).
+
+This module is the one definition of those rules: one SQL statement (``derived``) that
+submission, amendment and withdrawal run over the chains they touch (``settle``) and that
+the rebuild of the totals summaries runs over every chain (``rederive_statement``).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Subquery, Update, case, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict
+from app.sitreps.models import LIVE_LINE, SitrepLine
+from app.totals.models import NO_AREA, NO_CRISIS
+
+# What a live line adds to its totals cell: the cell's key, then people_reached_new,
+# people_reached and people_targeted as it counts them.
+Counted = tuple[tuple[Any, ...], int, int, int]
+
+
+def counted(line: SitrepLine) -> Counted:
+    """What a live line adds to its cell: the cell's key and the line's three figures."""
+    key = (
+        line.year,
+        line.country,
+        line.sector,
+        line.division,
+        line.phase,
+        NO_CRISIS if line.crisis_id is None else line.crisis_id,
+        NO_AREA if line.admin1 is None else line.admin1,
+        NO_AREA if line.admin2 is None else line.admin2,
+    )
+    return key, line.people_reached_new, line.people_reached, line.people_targeted or 0
+
+
+@dataclass(slots=True)
+class Scope:
+    """Chains of one country: every (crisis, line_key, year) combination of these sets.
+    A superset of the chains a write touches does no harm: chains it did not touch are
+    already settled."""
+
+    country: str
+    crisis_ids: set[int | None] = field(default_factory=set)
+    line_keys: set[str] = field(default_factory=set)
+    years: set[int] = field(default_factory=set)
+
+    def add(self, line: SitrepLine) -> None:
+        self.crisis_ids.add(line.crisis_id)
+        self.line_keys.add(line.line_key)
+        self.years.add(line.year)
+
+    def where(self) -> list[ColumnElement[bool]]:
+        line = SitrepLine
+        crises = [c for c in self.crisis_ids if c is not None]
+        in_crisis = [line.crisis_id.in_(sorted(crises))] if crises else []
+        if None in self.crisis_ids:
+            in_crisis.append(line.crisis_id.is_(None))
+        return [
+            line.country == self.country,
+            line.line_key.in_(sorted(self.line_keys)),
+            line.year.in_(sorted(self.years)),
+            or_(*in_crisis),
+        ]
+
+
+def derived(where: Sequence[ColumnElement[bool]] = ()) -> Subquery:
+    """Every live line of the chains ``where`` selects (whole chains only: conditions on
+    country, crisis, line_key and year), with the figures its chain gives it: ``new`` (the
+    people_reached_new it counts for; negative when a cumulative figure went down),
+    ``ytd_before`` (the year-to-date reach before it) and ``before_sitrep_id`` (the sitrep
+    of the line before it)."""
+    line = SitrepLine
+    chain = [line.country, line.crisis_id, line.line_key, line.year]
+    # 1. segments: a cumulative figure starts a new one.
+    segments = (
+        select(
+            line.id,
+            line.sitrep_id,
+            line.period_end,
+            *chain,
+            line.people_reached_new.label("stored_new"),
+            line.people_reached_cumulative.label("cumulative"),
+            func.count(line.people_reached_cumulative)
+            .over(partition_by=chain, order_by=line.period_end)
+            .label("segment"),
+        )
+        .where(LIVE_LINE, *where)
+        .subquery("chain_segments")
+    )
+    # 2. the year-to-date reach after each line: its segment's cumulative figure (0 before
+    # the first) plus the new reach the segment's other lines gave, up to this one.
+    g = segments.c
+    g_chain = [g.country, g.crisis_id, g.line_key, g.year]
+    given_new = case((g.cumulative.is_(None), g.stored_new), else_=0)
+    ytd = func.coalesce(
+        func.max(g.cumulative).over(partition_by=[*g_chain, g.segment]), 0
+    ) + func.sum(given_new).over(partition_by=[*g_chain, g.segment], order_by=g.period_end)
+    to_date = select(
+        g.id,
+        g.sitrep_id,
+        g.period_end,
+        *g_chain,
+        g.stored_new,
+        g.cumulative,
+        ytd.label("ytd"),
+    ).subquery("chain_to_date")
+    # 3. what each line stands for, from the year-to-date reach before it.
+    t = to_date.c
+    t_chain = [t.country, t.crisis_id, t.line_key, t.year]
+    ytd_before = func.coalesce(func.lag(t.ytd).over(partition_by=t_chain, order_by=t.period_end), 0)
+    return select(
+        t.id,
+        t.sitrep_id,
+        t.line_key,
+        t.stored_new,
+        t.cumulative,
+        case((t.cumulative.is_(None), t.stored_new), else_=t.cumulative - ytd_before).label("new"),
+        ytd_before.label("ytd_before"),
+        func.lag(t.sitrep_id)
+        .over(partition_by=t_chain, order_by=t.period_end)
+        .label("before_sitrep_id"),
+    ).subquery("chain_derived")
+
+
+def _unsettled(d: Subquery) -> Select[Any]:
+    return select(d).where(d.c.new != d.c.stored_new)
+
+
+def settle(session: Session, *, scope: Scope, sitrep_id: int) -> list[tuple[SitrepLine, Counted]]:
+    """Brings the stored figures of the chains in ``scope`` in line with their rules, after
+    a write of sitrep ``sitrep_id`` (flushed, under the write lock). Returns the lines of
+    other sitreps whose people_reached_new changed, each with what it counted for until
+    now: their totals change, and feeds publish them again.
+
+    A cumulative figure below the year-to-date reach before it is a 409 naming the sitrep
+    at fault: the earlier one when the line is this sitrep's, otherwise the later sitrep
+    whose cumulative figure this write would leave behind. The caller's transaction (or
+    savepoint) then writes nothing."""
+    d = derived(scope.where())
+    rows = session.execute(_unsettled(d)).all()
+    negative = sorted(
+        (r for r in rows if r.new < 0), key=lambda r: (r.sitrep_id != sitrep_id, r.id)
+    )
+    if negative:
+        raise _going_down(negative[0], sitrep_id=sitrep_id, country=scope.country)
+    if not rows:
+        return []
+    new = {r.id: r.new for r in rows}
+    changed = list(
+        session.scalars(select(SitrepLine).where(SitrepLine.id.in_(new)).order_by(SitrepLine.id))
+    )
+    others = []
+    for line in changed:
+        if line.sitrep_id != sitrep_id:
+            others.append((line, counted(line)))
+        line.people_reached_new = new[line.id]
+    return others
+
+
+def _going_down(row: Any, *, sitrep_id: int, country: str) -> Conflict:
+    sector, division, phase, admin1, admin2 = row.line_key.split("|")
+    where = admin2 or admin1 or f"{country} (country-wide)"
+    slot = f"{sector}/{division}/{phase} at {where}"
+    if row.sitrep_id == sitrep_id:
+        earlier = row.before_sitrep_id
+        return Conflict(
+            f"people_reached_cumulative {row.cumulative:,} for {slot} is lower than the "
+            f"{row.ytd_before:,} people sitrep {earlier} already counts as reached this year "
+            f"by an earlier period; a year-to-date figure cannot go down. Correct the figure, "
+            f"or amend sitrep {earlier} first.",
+            conflicting_sitrep_id=earlier,
+        )
+    return Conflict(
+        f"Sitrep {row.sitrep_id} reports people_reached_cumulative {row.cumulative:,} for "
+        f"{slot} in a later period; this change would make the year-to-date reach before it "
+        f"{row.ytd_before:,}, more than that. Amend sitrep {row.sitrep_id} first.",
+        conflicting_sitrep_id=row.sitrep_id,
+    )
+
+
+def rederive_statement() -> Update:
+    """Settles every chain at once: for the rebuild of the totals summaries, after bulk
+    loads that bypass the service."""
+    d = derived()
+    unsettled = _unsettled(d).subquery("unsettled")
+    return (
+        update(SitrepLine)
+        .where(SitrepLine.id == unsettled.c.id)
+        .values(people_reached_new=unsettled.c.new)
+    )
