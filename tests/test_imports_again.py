@@ -482,6 +482,8 @@ def test_rowca_cumulative_the_years_reach_is_the_last_months_figure(mali: Api, h
     }
     # The same sheet read as monthly figures would have counted Mopti's May people twice.
     assert last["Mopti"] < 4046 + (4046 + 27600)
+    again = imported(post_sheet(mali, sheet, params=[*params, ("mode", "upsert")]))
+    assert counts(again) == (0, 0, 2, 0)
 
 
 def test_figures_new_fills_people_reached_new(mali: Api) -> None:
