@@ -11,7 +11,8 @@ The real file is OCHA ROWCA's 2014 cluster monitoring sheet for Mali and Senegal
   sheet has no first-time or year-to-date figure, and reports Gao and Mopti for two months,
   so it must say what Achieved counts: figures=period (everyone reached in the month), and
   people_reached_new is people_reached (DOMAIN.md's rule for an absent figure; the report
-  warns that the months then add up, tests/test_imports_again.py). The sheet names no division or phase: division=hod, phase=response.
+  warns that the months then add up, tests/test_imports_again.py). The sheet names no
+  division or phase: division=hod, phase=response.
 - Only rows whose `Indicator` counts people are imported (only=Indicator~people); rows of
   management committees, hygiene kits, areas covered and the like are skipped, and so are
   rows of clusters this service does not track (Food Security, Protection, Education).

@@ -425,6 +425,67 @@ def test_rowca_with_figures_period_warns_that_months_add_up(mali: Api, hq: Api) 
     assert {r["admin1"]: r["people_reached"] for r in totals["rows"]}["ML05"] == 31646
 
 
+def rowca_cumulative() -> tuple[bytes, dict[str, int]]:
+    """ROWCA's sheet with the same figures as year-to-date ones: each June row of a slot
+    (country, admin1, cluster) adds the slot's May figure (the largest of its rows, as
+    combine=max keeps). Returns the sheet and each admin1's last cumulative figure."""
+    with ROWCA.open(encoding="utf-8-sig", newline="") as f:
+        grid = list(csv.reader(f))
+    header = grid[0]
+    column = {name: header.index(name) for name in header}
+
+    def slot(row: list[str]) -> tuple[str, str, str] | None:
+        if "people" not in row[column["Indicator"]].lower() or not row[column["Achieved"]]:
+            return None
+        return row[column["Country"]], row[column["Admin1"]], row[column["Cluster"]]
+
+    may: dict[tuple[str, str, str], int] = {}
+    for row in grid[2:]:
+        if (key := slot(row)) is not None and row[column["MONTH"]] == "May":
+            may[key] = max(may.get(key, 0), int(row[column["Achieved"]]))
+    last: dict[tuple[str, str, str], int] = dict(may)
+    june: dict[tuple[str, str, str], int] = {}
+    for row in grid[2:]:
+        if (key := slot(row)) is not None:
+            row[column["Accumulative"]] = "YES"
+            if row[column["MONTH"]] == "June":
+                figure = int(row[column["Achieved"]]) + may.get(key, 0)
+                row[column["Achieved"]] = str(figure)
+                june[key] = max(june.get(key, 0), figure)
+    last.update(june)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(grid)
+    wash = {
+        admin1: figure
+        for (country, admin1, cluster), figure in last.items()
+        if country == "Mali" and cluster == "Water Sanitation & Hygiene"
+    }
+    return out.getvalue().encode(), wash
+
+
+def test_rowca_cumulative_the_years_reach_is_the_last_months_figure(mali: Api, hq: Api) -> None:
+    """Needs the cumulative branch (people_reached_cumulative) merged."""
+    sheet, last = rowca_cumulative()
+    assert last == {"Gao": 9600 + 1600, "Tombouctou": 53026, "Mopti": 4046 + 27600}
+    params = [*ROWCA_OPTIONS, ("figures", "cumulative")]
+    report = imported(post_sheet(mali, sheet, params=params))
+    assert report["problems"] == [] and report["created"] == 2
+    assert not any("Monthly figures" in n["note"] for n in report["notes"])
+    june = next(r for r in report["results"] if r["period_start"] == "2014-06-01")
+    mopti = next(line for line in june["lines"] if line["admin1"] == "ML05")
+    assert mopti["people_reached_cumulative"] == 31646
+    totals = hq.get("/api/v1/totals", params={"country": "MLI", "group_by": "admin1"}).json()
+    assert {r["admin1"]: r["people_reached"] for r in totals["rows"]} == {
+        "ML07": last["Gao"],
+        "ML06": last["Tombouctou"],
+        "ML05": last["Mopti"],
+    }
+    # The same sheet read as monthly figures would have counted Mopti's May people twice.
+    assert last["Mopti"] < 4046 + (4046 + 27600)
+    again = imported(post_sheet(mali, sheet, params=[*params, ("mode", "upsert")]))
+    assert counts(again) == (0, 0, 2, 0)
+
+
 def test_figures_new_fills_people_reached_new(mali: Api) -> None:
     params = [*ROWCA_OPTIONS, ("figures", "new"), ("dry_run", "true")]
     report = imported(post_sheet(mali, ROWCA.read_bytes(), params=params))

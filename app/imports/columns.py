@@ -56,6 +56,9 @@ FIELDS: dict[str, FieldSpec] = {
     "admin2_name": FieldSpec(("admin2_name", "adm2_name"), ("#adm2+name",)),
     "people_reached": FieldSpec(("people_reached", "reached"), ("#reached" + _PEOPLE_SPLIT,)),
     "people_reached_new": FieldSpec(("people_reached_new",), ("#reached+new",)),
+    "people_reached_cumulative": FieldSpec(
+        ("people_reached_cumulative", "reached_cumulative"), ("#reached+cumulative",)
+    ),
     "people_targeted": FieldSpec(("people_targeted", "targeted"), ("#targeted" + _PEOPLE_SPLIT,)),
     "women": FieldSpec(("women",), ("#reached+f+adults-new",)),
     "men": FieldSpec(("men",), ("#reached+m+adults-new",)),

@@ -169,6 +169,7 @@ class ImportedLine(BaseModel):
     admin2: str | None
     people_reached: int
     people_reached_new: int | None
+    people_reached_cumulative: int | None = None
     people_targeted: int | None
 
 

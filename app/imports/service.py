@@ -69,6 +69,7 @@ _PROGRESS_EVERY = 250
 _COMPARED = (
     "people_reached",
     "people_reached_new",
+    "people_reached_cumulative",
     "people_targeted",
     "women",
     "men",
@@ -163,6 +164,7 @@ def run(
         for (column, note), rows in noted.items()
     ]
     notes += _figures_notes(list(drafts.values()), layout, options)
+    notes += _period_reach(list(drafts.values()), layout, options)
     written = _submit(
         session,
         drafts=list(drafts.values()),
@@ -339,8 +341,11 @@ def _changes(lines: list[SitrepLine], data: SitrepCreate) -> list[ImportedChange
             changes.append(ImportedChange(line=_slot_text(key), change="added"))
             continue
         # people_reached_new that neither revision gives (it is people_reached) changes
-        # with people_reached, which says so already.
-        implied = line.people_reached_new is None and old.people_reached_new == old.people_reached
+        # with people_reached, which says so already; that of a cumulative line is what its
+        # chain makes of it, not the sheet's.
+        implied = line.people_reached_cumulative is not None or (
+            line.people_reached_new is None and old.people_reached_new == old.people_reached
+        )
         changes += [
             ImportedChange(
                 line=_slot_text(key),
@@ -403,6 +408,7 @@ def _result(draft: _Draft, *, written: bool) -> ImportedSitrep:
                 admin2=entry.line.admin2,
                 people_reached=entry.line.people_reached,
                 people_reached_new=entry.line.people_reached_new,
+                people_reached_cumulative=entry.line.people_reached_cumulative,
                 people_targeted=entry.line.people_targeted,
             )
             for entry in draft.lines.values()
@@ -487,7 +493,9 @@ def _combined(a: LineIn, b: LineIn, how: Combine) -> LineIn:
     def new(line: LineIn) -> int:
         return line.people_reached if line.people_reached_new is None else line.people_reached_new
 
-    both_new = a.people_reached_new is None and b.people_reached_new is None
+    # A cumulative figure's new reach is what its chain makes of it: none is given.
+    cumulative = a.people_reached_cumulative is not None or b.people_reached_cumulative is not None
+    both_new = cumulative or (a.people_reached_new is None and b.people_reached_new is None)
     split: Disaggregation | None
     if how is Combine.max:
         split = (a if a.people_reached >= b.people_reached else b).disaggregation
@@ -512,6 +520,9 @@ def _combined(a: LineIn, b: LineIn, how: Combine) -> LineIn:
         update={
             "people_reached": figure(a.people_reached, b.people_reached),
             "people_reached_new": None if both_new else figure(new(a), new(b)),
+            "people_reached_cumulative": figure(
+                a.people_reached_cumulative, b.people_reached_cumulative
+            ),
             "people_targeted": figure(a.people_targeted, b.people_targeted),
             "disaggregation": split,
             "persons_with_disabilities": disabled,
@@ -642,12 +653,58 @@ def _read_row(row: SheetRow, layout: Layout, options: ImportOptions) -> _Row:
 
 
 def _figures(reader: _RowReader, figures: Figures | None) -> dict[str, int | None]:
-    """The line's people figures, as ``figures`` declares what the reach column counts."""
+    """The line's people figures, as ``figures`` declares what the reach column counts.
+    A cumulative reach column (without a column of its own for the period's reach) is
+    people_reached too, until ``_period_reach`` makes that the period's increase."""
     reach = reader.value("people_reached", _whole, required=True)
     new = reader.value("people_reached_new", _whole)
+    cumulative = reader.value("people_reached_cumulative", _whole)
     if figures is Figures.new and new is None:
         new = reach
-    return {"people_reached": reach, "people_reached_new": new}
+    if figures is Figures.cumulative and "people_reached_cumulative" not in reader.layout.columns:
+        cumulative = reach
+    return {
+        "people_reached": reach,
+        "people_reached_new": new,
+        "people_reached_cumulative": cumulative,
+    }
+
+
+def _period_reach(drafts: list[_Draft], layout: Layout, options: ImportOptions) -> list[ImportNote]:
+    """With figures=cumulative and one people column, the sheet says how many people were
+    reached by each period's end, not in each period: a line's people_reached is then the
+    increase over the slot's previous period of the year in the sheet (in its first
+    period, the whole figure), the people known to have been reached in it."""
+    if options.figures is not Figures.cumulative or "people_reached_cumulative" in layout.columns:
+        return []
+    chains: dict[tuple[str, int | None, str, int], list[tuple[date, _Line]]] = {}
+    for draft in drafts:
+        country, crisis_id, _, end = draft.key
+        for key, entry in draft.lines.items():
+            chains.setdefault((country, crisis_id, key, end.year), []).append((end, entry))
+    rows: list[int] = []
+    for chain in chains.values():
+        before = 0
+        for _, entry in sorted(chain, key=lambda item: item[0]):
+            cumulative = entry.line.people_reached_cumulative or 0
+            entry.line = entry.line.model_copy(
+                update={"people_reached": max(cumulative - before, 0)}
+            )
+            before = max(before, cumulative)
+            rows += entry.rows
+    if not rows:
+        return []
+    return [
+        ImportNote(
+            kind="figures",
+            rows=sorted(rows),
+            column=layout.label("people_reached"),
+            note="figures=cumulative: each figure is read as the people reached since 1 "
+            "January, and the sheet gives no figure of the people reached in each period; "
+            "a period's people_reached is therefore its increase over the slot's previous "
+            "period in the sheet (in the slot's first period of the year, the whole figure).",
+        )
+    ]
 
 
 def _figures_notes(
@@ -698,7 +755,8 @@ def _figures_notes(
     for (country, _, key), found in repeated.items():
         by_year: dict[int, list[tuple[tuple[date, date], _Line]]] = {}
         for period, entry in sorted(found.items()):
-            if entry.line.people_reached_new is None:
+            line = entry.line
+            if line.people_reached_new is None and line.people_reached_cumulative is None:
                 by_year.setdefault(period[1].year, []).append((period, entry))
         for year, entries in by_year.items():
             if len(entries) < 2:
