@@ -5,8 +5,9 @@ from typing import Any
 
 from fastapi import Request
 
-from app.auth.dependencies import CurrentUser
-from app.errors import ValidationFailed
+from app.auth import service as auth
+from app.db import new_session
+from app.errors import Unauthorized, ValidationFailed
 from app.i18n import _
 from app.requests import route_template
 
@@ -29,9 +30,11 @@ def _query_parameters(app: Any) -> QueryParameters:
     return table
 
 
-def known_query_parameters(request: Request, _user: CurrentUser) -> None:
-    """Refuses every query parameter the operation does not take, each at its name; after
-    authentication, so that a caller without a valid token hears 401 first."""
+def known_query_parameters(request: Request) -> None:
+    """Refuses every query parameter the operation does not take, each at its name. It runs
+    before the request's own dependencies (its session, its Idempotency-Key claim), so it
+    opens no session unless it refuses, and then a caller without a valid token hears 401
+    first."""
     method = "GET" if request.method == "HEAD" else request.method
     known = _query_parameters(request.app).get((route_template(request.scope), method))
     if known is None:
@@ -39,6 +42,10 @@ def known_query_parameters(request: Request, _user: CurrentUser) -> None:
     unknown = sorted({name for name in request.query_params if name not in known})
     if not unknown:
         return
+    with new_session() as session:
+        authorization = request.headers.get("Authorization", "")
+        if auth.authenticate_header(session, authorization=authorization) is None:
+            raise Unauthorized(_("Send a valid API token as 'Authorization: Bearer <token>'."))
     takes = ", ".join(sorted(known))
     raise ValidationFailed(
         [
