@@ -173,7 +173,7 @@ def test_online_two_line_sitrep_is_stored_and_counted(officer: Officer) -> None:
         admin1="North Darfur (SD02)",
         admin2="Al Fasher",
         reached=2500,
-        new=2500,
+        cumulative=2500,
         split=(800, 700, 520, 480),
         indicators={"water_points": 6},
     )
@@ -203,6 +203,7 @@ def test_online_two_line_sitrep_is_stored_and_counted(officer: Officer) -> None:
     assert lines["shelter"]["indicators"] == {"households_assisted": 240}
     assert (lines["wash"]["admin1"], lines["wash"]["admin2"]) == ("SD02", "SD02114")
     assert lines["wash"]["people_reached"] == 2500
+    assert lines["wash"]["people_reached_cumulative"] == 2500
     assert [row["people_reached"] for row in totals] == [300 + 2500]
     # The country page shows the new year's figure.
     page.goto(f"{officer.demo.url}/dashboard/country?country=SDN&year=2026")
