@@ -543,6 +543,13 @@ def test_screenshots_of_every_new_page(browser: Any, demo: Demo, viewport: str) 
         )
         screenshot(page, f"{name}-{viewport}")
     assert page.locator('script[src*="plotly"]').count() == 0
+    if viewport == "phone":
+        # The narrowest phones in use: 360 px, nothing to scroll sideways.
+        page.set_viewport_size({"width": 360, "height": 780})
+        for path in ("/dashboard/sitrep", "/dashboard/sitreps", "/dashboard/upload"):
+            page.goto(officer.demo.url + path)
+            officer.loaded()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
     officer.close()
 
 
