@@ -613,3 +613,50 @@ def test_start_from_my_last_sitrep_and_the_form_by_keyboard(officer: Officer) ->
     for node in page.locator("#sitrep input, #sitrep select, #sitrep textarea").all():
         label = page.locator(f'label[for="{node.get_attribute("id")}"]')
         assert label.count() == 1 and label.is_visible(), node.get_attribute("id")
+
+
+def test_kept_signed_in_the_worker_sends_the_outbox_with_no_page_open(officer: Officer) -> None:
+    page = officer.page
+    cdp = officer.context.new_cdp_session(page)
+    registrations: dict[str, str] = {}
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda e: registrations.update(
+            {r["scopeURL"]: r["registrationId"] for r in e["registrations"]}
+        ),
+    )
+    cdp.send("ServiceWorker.enable")
+    officer.sign_in("/dashboard/sitreps")
+    officer.offline_ready()
+    page.check("#keep-signed-in")
+    page.goto(f"{officer.demo.url}/dashboard/sitrep")
+    officer.loaded()
+    officer.context.set_offline(True)
+    officer.head(country="TCD", crisis=None, start="2026-11-01", end="2026-11-30")
+    officer.fill_line(0, sector="health", admin1="TCD17", reached=75)
+    officer.submit()
+    officer.outcome_state("waiting")
+    # Every page of the dashboard closed; then the connection returns and the browser calls
+    # the worker's Background Sync (dispatched here through the DevTools protocol).
+    page.goto("about:blank")
+    officer.context.set_offline(False)
+    scope = f"{officer.demo.url}/dashboard/"
+    assert scope in registrations
+    cdp.send(
+        "ServiceWorker.dispatchSyncEvent",
+        {
+            "origin": officer.demo.url,
+            "registrationId": registrations[scope],
+            "tag": "outbox",
+            "lastChance": False,
+        },
+    )
+    with officer.api() as api:
+        for _ in range(40):
+            stored = sitreps_of(
+                api, country="TCD", period_from="2026-11-01", period_to="2026-11-30"
+            )
+            if stored:
+                break
+            page.wait_for_timeout(500)
+    assert [s["lines"][0]["people_reached"] for s in stored] == [75]

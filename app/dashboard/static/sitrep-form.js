@@ -629,7 +629,9 @@ async function submit(event) {
   await outbox.enqueue(record.id, body);
   showSummary([]);
   status(t("form.sending"));
-  if (navigator.onLine) await sendNow(false);
+  // Offline too: the try fails at once, and leaves the retries (and, for a user who stays
+  // signed in, the browser's Background Sync) scheduled.
+  await sendNow(false);
   await afterAnswer();
 }
 
