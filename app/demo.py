@@ -241,6 +241,14 @@ def _months() -> list[tuple[date, date]]:
     return periods
 
 
+def _yearly_target(size: int, start: date) -> int:
+    """The office's target for the year, restated in every monthly sitrep as offices do: a
+    quarter more than a year of this activity reaches (a month's reach, then about a fifth
+    of it new each month), raised by a tenth at the plan's mid-year review."""
+    target = int(size * 4)
+    return target if start.month < 7 else int(target * 1.1)
+
+
 def _split(total: int, rng: random.Random) -> Disaggregation:
     women = int(total * rng.uniform(0.26, 0.30))
     men = int(total * rng.uniform(0.20, 0.24))
@@ -306,7 +314,7 @@ def _load_office(
                     admin2=admin2,
                     people_reached=reached,
                     people_reached_new=new,
-                    people_targeted=int(size * 1.25),
+                    people_targeted=_yearly_target(size, start),
                     disaggregation=_split(reached, rng),
                     persons_with_disabilities=int(reached * rng.uniform(0.08, 0.15)),
                     indicators=_indicators(sector, reached, rng),

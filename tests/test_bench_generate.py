@@ -77,6 +77,7 @@ FIGURES = (
     "people_reached_unique",
     "people_reached_in_periods",
     "people_targeted",
+    "people_targeted_unique",
     "lines",
 )
 GROUPS = ("sector", "division", "phase", "crisis", "admin1")
@@ -427,26 +428,46 @@ def _recount(
     """DOMAIN.md's rules from the latest revisions of the live sitreps: people_reached is the
     sum of people_reached_new; the unique estimate takes, per location (admin1, admin2 as
     reported), the largest sector's reach and adds up the locations; in_periods sums
-    people_reached."""
+    people_reached; the year's target of a slot and location is the one its latest line
+    that states a target states, and the targets add up (the unique one as reach does)."""
     per_location: dict[tuple[Any, ...], dict[tuple[Any, ...], Counter[str]]] = defaultdict(
         lambda: defaultdict(Counter)
     )
+    targets: dict[tuple[Any, ...], dict[tuple[Any, ...], Counter[str]]] = defaultdict(
+        lambda: defaultdict(Counter)
+    )
     rows: dict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
+    latest: dict[tuple[Any, ...], tuple[str, int]] = {}
+    for sitrep in live:
+        year = date.fromisoformat(sitrep["period_end"]).year
+        for line in sitrep["lines"]:
+            if line["people_targeted"] is not None:
+                chain = (sitrep["country"], sitrep["crisis_id"], year, *_slot(line))
+                if chain not in latest or sitrep["period_end"] > latest[chain][0]:
+                    latest[chain] = (sitrep["period_end"], line["id"])
+    carriers = {line_id for _end, line_id in latest.values()}
     for sitrep in live:
         year = date.fromisoformat(sitrep["period_end"]).year
         for line in sitrep["lines"]:
             values = {**line, "crisis": sitrep["crisis_id"]}
             key = (sitrep["country"], year, *(values[g] for g in groups))
             location = (line["admin1"], line["admin2"])
+            target = line["people_targeted"] if line["id"] in carriers else 0
             per_location[key][location][line["sector"]] += line["people_reached_new"]
+            targets[key][location][line["sector"]] += target
             row = rows[key]
             row["people_reached"] += line["people_reached_new"]
             row["people_reached_in_periods"] += line["people_reached"]
-            row["people_targeted"] += line["people_targeted"] or 0
+            row["people_targeted"] += target
             row["lines"] += 1
     for key, locations in per_location.items():
         rows[key]["people_reached_unique"] = sum(max(s.values()) for s in locations.values())
+        rows[key]["people_targeted_unique"] = sum(max(s.values()) for s in targets[key].values())
     return {key: {f: row[f] for f in FIGURES} for key, row in rows.items()}
+
+
+def _slot(line: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(line[f] for f in ("sector", "division", "phase", "admin1", "admin2"))
 
 
 def test_totals_equal_a_recount_from_scratch(dataset: Any, api: Callable[..., Api]) -> None:

@@ -8,6 +8,7 @@ in totals, in the sitreps' reads and in the feed, at once.
 
 from __future__ import annotations
 
+import calendar
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -172,6 +173,7 @@ def test_the_domain_example_counts_the_year_once(
             "people_reached_unique": 1450,
             "people_reached_in_periods": 800 + 600 + 700,
             "people_targeted": 0,
+            "people_targeted_unique": 0,
             "lines": 3,
         }
     ]
@@ -342,3 +344,93 @@ def test_a_new_year_starts_again(field: Api, hq: Api) -> None:
     january = submit(field, cumulative(1, 800))
     assert new_reach(field, january) == [800]
     assert reached(hq) == 800
+
+
+# --- yearly targets -----------------------------------------------------------------------
+
+
+def month_of(m: int) -> dict[str, str]:
+    last = calendar.monthrange(2024, m)[1]
+    return {"start": f"2024-{m:02d}-01", "end": f"2024-{m:02d}-{last:02d}"}
+
+
+def targets(hq: Api, **params: Any) -> list[tuple[int, int]]:
+    rows = hq.get("/api/v1/totals", params={"country": "SDN", "year": 2024, **params}).json()
+    return [(r["people_targeted"], r["people_targeted_unique"]) for r in rows["rows"]]
+
+
+def test_a_target_restated_every_month_counts_once(field: Api, hq: Api) -> None:
+    for m in range(1, 13):
+        submit(field, sitrep(line("wash", reached=400, people_targeted=5000), **month_of(m)))
+    assert targets(hq) == [(5000, 5000)]
+    assert targets(hq, group_by="sector") == [(5000, 5000)]
+    assert targets(hq, group_by="admin1") == [(5000, 5000)]
+    assert targets(hq, sector="wash") == [(5000, 5000)]
+
+
+def test_the_latest_period_stating_a_target_sets_it(field: Api, hq: Api) -> None:
+    january = submit(field, sitrep(line(people_targeted=5000), **month_of(1)))
+    february = submit(field, sitrep(line(people_targeted=6000), **month_of(2)))
+    # A period silent on the target does not erase it.
+    march = submit(field, sitrep(line(), **month_of(3)))
+    assert targets(hq) == [(6000, 6000)]
+    # Withdrawing the latest statement makes the one before count again.
+    assert withdraw(field, february).status_code == 200
+    assert targets(hq) == [(5000, 5000)]
+    # An amendment restating it replaces it.
+    assert amend(field, march, sitrep(line(people_targeted=4500), **month_of(3))).status_code == 200
+    assert targets(hq) == [(4500, 4500)]
+    assert (
+        amend(field, january, sitrep(line(people_targeted=9000), **month_of(1))).status_code == 200
+    )
+    assert targets(hq) == [(4500, 4500)]
+    # Each year has its own target.
+    submit(field, sitrep(line(people_targeted=700), start="2023-12-01", end="2023-12-31"))
+    assert targets(hq) == [(4500, 4500)]
+
+
+def test_people_targeted_unique_keeps_the_largest_sector_at_each_location(
+    field: Api, hq: Api
+) -> None:
+    for m in (1, 2):
+        submit(
+            field,
+            sitrep(
+                line("shelter", admin1="SD01", people_targeted=5000),
+                line("wash", admin1="SD01", people_targeted=3000),
+                line("health", admin1="SD02", people_targeted=1000),
+                **month_of(m),
+            ),
+        )
+    assert targets(hq) == [(9000, 6000)]
+    assert targets(hq, group_by="admin1") == [(8000, 5000), (1000, 1000)]
+    assert targets(hq, group_by="sector") == [(1000, 1000), (5000, 5000), (3000, 3000)]
+    assert targets(hq, division="hod") == [(9000, 6000)]
+
+
+# --- what the office sent, in every exchange format --------------------------------------
+
+
+def test_feeds_exports_and_audit_carry_the_cumulative_figure(
+    field: Api, hq: Api, api: Callable[..., Api], chain: list[dict[str, Any]]
+) -> None:
+    rows = api("coordinator", clusters=["shelter"]).get(FEED, params={"format": "hxl"}).json()
+    names, tags, *values = rows
+    column = tags.index("#reached+cumulative")
+    assert names[column] == "people_reached_cumulative"
+    assert [r[column] for r in values] == [800, 1100, 1450]
+    assert [r[tags.index("#reached+new")] for r in values] == [800, 300, 350]
+
+    csv = hq.get("/api/v1/exports/lines.csv").text.splitlines()
+    header, hashtags = csv[0].split(","), csv[1].split(",")
+    at = header.index("people_reached_cumulative")
+    assert hashtags[at] == "#reached+cumulative"
+    assert [r.split(",")[at] for r in csv[2:]] == ["800", "1100", "1450"]
+    items = hq.get("/api/v1/exports/lines.json").json()["items"]
+    assert [i["people_reached_cumulative"] for i in items] == [800, 1100, 1450]
+
+    events = hq.get(
+        "/api/v1/audit", params={"entity_type": "sitrep", "entity_id": chain[1]["id"]}
+    ).json()["items"]
+    [recorded] = events[0]["after"]["lines"]
+    assert (recorded["people_reached_cumulative"], recorded["people_reached_new"]) == (1100, 300)

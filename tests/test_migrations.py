@@ -1,5 +1,5 @@
 from alembic import command
-from sqlalchemy import column, create_engine, inspect, select, table
+from sqlalchemy import column, create_engine, inspect, select, table, text
 
 from app.db import alembic_config
 
@@ -111,4 +111,65 @@ def test_the_totals_cells_migration_sums_the_lines_already_stored(
     assert cells() == kept
     assert places() == kept_places
     assert slots() == kept_slots
+    engine.dispose()
+
+
+def test_the_cumulative_migration_counts_each_slots_yearly_target_once(
+    empty_database_url: str,
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from app.auth import service as auth
+    from app.auth.models import Role
+    from app.sitreps import service as sitreps
+    from app.sitreps.models import SitrepLine
+    from app.sitreps.schemas import SitrepCreate
+    from tests.factories import line, sitrep
+
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "head")
+    engine = create_engine(empty_database_url)
+    with Session(engine) as session:
+        officer = auth.create_user(session, name="officer", role=Role.field, countries=["SDN"])
+        for start, end, target in (
+            ("2024-01-01", "2024-01-31", 1000),
+            ("2024-02-01", "2024-02-29", 1500),
+            ("2024-03-01", "2024-03-31", None),
+        ):
+            body = sitrep(
+                line("shelter", people_targeted=target),
+                line("wash", people_targeted=300 if start == "2024-01-01" else None),
+                start=start,
+                end=end,
+            )
+            sitreps.submit(session, data=SitrepCreate.model_validate(body), user=officer)
+        session.commit()
+
+    def targets() -> list[tuple[object, ...]]:
+        with engine.connect() as connection:
+            cells = connection.execute(
+                text("SELECT sector, targeted FROM totals_cells ORDER BY sector")
+            ).all()
+            slots = connection.execute(text("SELECT sum(targeted) FROM totals_slots")).scalar()
+            places = connection.execute(text("SELECT targeted FROM totals_places")).all()
+        return [*map(tuple, cells), slots, *map(tuple, places)]
+
+    def carried() -> list[int]:
+        with Session(engine) as session:
+            query = select(SitrepLine.year_target).order_by(SitrepLine.id)
+            return list(session.scalars(query))
+
+    assert targets() == [("shelter", 1500), ("wash", 300), 1800, (1800,)]
+    assert carried() == [0, 300, 1500, 0, 0, 0]
+    command.downgrade(config, "3f1c2a7d9b10")
+    # Before: every statement added up.
+    assert targets() == [("shelter", 2500), ("wash", 300), 2800, (2800,)]
+    command.upgrade(config, "head")
+    assert targets() == [("shelter", 1500), ("wash", 300), 1800, (1800,)]
+    assert carried() == [0, 300, 1500, 0, 0, 0]
+    with engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT shelter_targeted, wash_targeted FROM totals_places")
+        ).one()
+    assert tuple(row) == (1500, 300)
     engine.dispose()

@@ -30,11 +30,13 @@ FIGURES = (
     "people_reached_unique",
     "people_reached_in_periods",
     "people_targeted",
+    "people_targeted_unique",
     "lines",
 )
 # group_by names in the order rows are sorted by, and the row field each one fills.
 GROUPS = ("sector", "division", "phase", "crisis", "admin1")
 FIELD = {"crisis": "crisis_id"}
+SLOT_FIELDS = ("sector", "division", "phase", "admin1", "admin2")
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -89,16 +91,30 @@ def rows(session: Session, user: User, *group_by: str, **filters: Any) -> list[d
 
 
 def row(country: str = "SDN", year: int = 2024, **fields: Any) -> dict[str, Any]:
-    """An expected row (people_targeted is 0 unless the figures say otherwise)."""
-    return {"country": country, "year": year, "people_targeted": 0, **fields}
+    """An expected row (the targets are 0 unless the figures say otherwise)."""
+    return {
+        "country": country,
+        "year": year,
+        "people_targeted": 0,
+        "people_targeted_unique": 0,
+        **fields,
+    }
 
 
-def figures(reached: int, unique: int, in_periods: int, lines: int, targeted: int = 0) -> dict:
+def figures(
+    reached: int,
+    unique: int,
+    in_periods: int,
+    lines: int,
+    targeted: int = 0,
+    targeted_unique: int | None = None,
+) -> dict:
     return {
         "people_reached": reached,
         "people_reached_unique": unique,
         "people_reached_in_periods": in_periods,
         "people_targeted": targeted,
+        "people_targeted_unique": targeted if targeted_unique is None else targeted_unique,
         "lines": lines,
     }
 
@@ -110,8 +126,20 @@ def all_group_bys() -> list[tuple[str, ...]]:
 def expected_totals(live: list[dict[str, Any]], group_by: tuple[str, ...]) -> list[dict[str, Any]]:
     """DOMAIN.md's counting rules, written out plainly in Python, over the live lines
     (each a dict with country, year, crisis_id, sector, division, phase, admin1, admin2,
-    reached, new, targeted)."""
+    end (the period's), reached, new, targeted). The year's target of a slot and location
+    is the one its latest line that states a target states."""
     fields = [FIELD.get(g, g) for g in GROUPS if g in group_by]
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for ln in live:
+        if ln["targeted"] is not None:
+            chain = tuple(ln[f] for f in ("country", "crisis_id", "year", *SLOT_FIELDS))
+            if chain not in latest or ln["end"] > latest[chain]["end"]:
+                latest[chain] = ln
+    carriers = {id(ln) for ln in latest.values()}
+
+    def year_target(ln: dict[str, Any]) -> int:
+        return int(ln["targeted"]) if id(ln) in carriers else 0
+
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for ln in live:
         groups[(ln["country"], ln["year"], *(ln[f] for f in fields))].append(ln)
@@ -119,11 +147,17 @@ def expected_totals(live: list[dict[str, Any]], group_by: tuple[str, ...]) -> li
     for key in sorted(groups, key=lambda k: [(v is None, v) for v in k]):
         members = groups[key]
         sector_reach: dict[tuple[Any, ...], int] = defaultdict(int)
+        sector_target: dict[tuple[Any, ...], int] = defaultdict(int)
         for ln in members:
             sector_reach[(ln["admin1"], ln["admin2"], ln["sector"])] += ln["new"]
+            sector_target[(ln["admin1"], ln["admin2"], ln["sector"])] += year_target(ln)
         top: dict[tuple[Any, ...], int] = defaultdict(int)
-        for (admin1, admin2, _sector), reach in sector_reach.items():
+        top_target: dict[tuple[Any, ...], int] = defaultdict(int)
+        for (admin1, admin2, sector), reach in sector_reach.items():
             top[(admin1, admin2)] = max(top[(admin1, admin2)], reach)
+            top_target[(admin1, admin2)] = max(
+                top_target[(admin1, admin2)], sector_target[(admin1, admin2, sector)]
+            )
         result.append(
             {
                 "country": key[0],
@@ -132,7 +166,8 @@ def expected_totals(live: list[dict[str, Any]], group_by: tuple[str, ...]) -> li
                 "people_reached": sum(ln["new"] for ln in members),
                 "people_reached_unique": sum(top.values()),
                 "people_reached_in_periods": sum(ln["reached"] for ln in members),
-                "people_targeted": sum(ln["targeted"] or 0 for ln in members),
+                "people_targeted": sum(year_target(ln) for ln in members),
+                "people_targeted_unique": sum(top_target.values()),
                 "lines": len(members),
             }
         )
@@ -379,7 +414,7 @@ def test_nothing_live_means_no_rows(session: Session, hq: User, officer: User) -
 # --- 5. people_targeted and lines ------------------------------------------------------
 
 
-def test_people_targeted_sums_with_missing_as_zero(
+def test_people_targeted_sums_yearly_targets_with_missing_as_zero(
     session: Session, hq: User, officer: User
 ) -> None:
     submit(
@@ -394,18 +429,19 @@ def test_people_targeted_sums_with_missing_as_zero(
         session, officer, line("shelter", admin1="SD01", reached=0, people_targeted=0), **month(2)
     )
 
-    assert rows(session, hq) == [row(**figures(210, 110, 210, lines=4, targeted=1250))]
+    # February restates shelter's yearly target at SD01 as 0: it replaces January's 1,000.
+    assert rows(session, hq) == [row(**figures(210, 110, 210, lines=4, targeted=250))]
     assert rows(session, hq, "sector") == [
-        row(sector="shelter", **figures(100, 100, 100, lines=2, targeted=1000)),
+        row(sector="shelter", **figures(100, 100, 100, lines=2, targeted=0)),
         row(sector="wash", **figures(110, 110, 110, lines=2, targeted=250)),
     ]
     # Targets only of sitreps that are not withdrawn.
     s = submit(
         session, officer, line("cash", admin1=None, reached=1, people_targeted=5), **month(3)
     )
-    assert rows(session, hq)[0]["people_targeted"] == 1255
+    assert rows(session, hq)[0]["people_targeted"] == 255
     withdraw(session, officer, s)
-    assert rows(session, hq)[0]["people_targeted"] == 1250
+    assert rows(session, hq)[0]["people_targeted"] == 250
 
 
 # --- 6. group_by and filters -----------------------------------------------------------
@@ -644,6 +680,7 @@ def as_live(header: dict[str, Any], lines: list[dict[str, Any]]) -> list[dict[st
         {
             "country": header["country"],
             "year": date.fromisoformat(header["end"]).year,
+            "end": header["end"],
             "crisis_id": header["crisis_id"],
             "sector": ln["sector"],
             "division": ln["division"],

@@ -20,11 +20,11 @@ router = APIRouter(prefix="/exports", tags=["exports"], responses=problem_respon
 # The CSV files of the totals and lines examples (app/totals/schemas.py and
 # app/clusters/schemas.py): a header row, a row of HXL hashtags, then the records.
 TOTALS_CSV_EXAMPLE = """\
-country,year,sector,people_reached,people_reached_unique,people_reached_in_periods,people_targeted,lines
-#country+code,#date+year,#sector+code,#reached,#reached+unique,#reached+in_periods,#targeted,#meta+lines
-SDN,2024,cash,500,500,500,0,1
-SDN,2024,shelter,300,300,1200,1500,1
-SDN,2024,wash,2500,2500,2500,3000,1
+country,year,sector,people_reached,people_reached_unique,people_reached_in_periods,people_targeted,people_targeted_unique,lines
+#country+code,#date+year,#sector+code,#reached,#reached+unique,#reached+in_periods,#targeted,#targeted+unique,#meta+lines
+SDN,2024,cash,500,500,500,0,0,1
+SDN,2024,shelter,300,300,1200,1500,1500,1
+SDN,2024,wash,2500,2500,2500,3000,3000,1
 """
 LINES_CSV_EXAMPLE = """\
 line_id,sitrep_id,revision,status,country,admin1,admin2,sector,division,phase,crisis_id,period_start,period_end,people_reached,people_reached_new,people_reached_cumulative,women,men,girls,boys,persons_with_disabilities,people_targeted,updated_at,households_assisted,shelter_kits,water_points,latrines,sites_managed,idps_in_sites,cash_usd,transfers,consultations,referrals
@@ -77,7 +77,8 @@ def export_totals(
 ) -> StreamingResponse:
     """The totals of `GET /api/v1/totals`, same filters, `group_by` and permissions, as a
     file: `csv` (a header row, then a row of HXL hashtags: `#country+code`, `#date+year`,
-    `#sector+code`, `#reached`, `#reached+unique`, `#reached+in_periods`, `#targeted`, ...),
+    `#sector+code`, `#reached`, `#reached+unique`, `#reached+in_periods`, `#targeted`,
+    `#targeted+unique`, ...),
     `xlsx` (the same two rows, then the figures) or `json` (`{"rows": [...]}` as the API
     returns it). `hxl=false` leaves the hashtag row out of a CSV or XLSX."""
     return _attachment(exports.totals_table(query=query, user=user), format, hxl=hxl)

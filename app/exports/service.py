@@ -43,6 +43,7 @@ TOTALS_TAGS = {
     "people_reached_unique": "#reached+unique",
     "people_reached_in_periods": "#reached+in_periods",
     "people_targeted": "#targeted",
+    "people_targeted_unique": "#targeted+unique",
     "lines": "#meta+lines",
 }
 

@@ -143,6 +143,10 @@ class SitrepLine(Base):
     # Year-to-date reach as the office gave it; NULL when it gave people_reached_new.
     people_reached_cumulative: Mapped[int | None] = mapped_column(Integer)
     people_targeted: Mapped[int | None] = mapped_column(Integer)
+    # The yearly target the line carries in totals: its people_targeted when it is the
+    # latest live line of its slot's year that states one, otherwise 0 (and 0 once it is
+    # withdrawn). A restatement replaces, never adds (app.totals.chains).
+    year_target: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     women: Mapped[int | None] = mapped_column(Integer)
     men: Mapped[int | None] = mapped_column(Integer)
     girls: Mapped[int | None] = mapped_column(Integer)

@@ -297,6 +297,7 @@ def withdraw(
     for seq, line in enumerate(live, start=last - len(live) + 1):
         scope.add(line)
         line.status = SitrepStatus.withdrawn.value
+        line.year_target = 0
         line.feed_seq = seq
         line.updated_at = now
     sitrep.status = SitrepStatus.withdrawn.value
@@ -398,6 +399,7 @@ def _write_revision(
         scope.add(row)
     for row in dropped:
         row.status = SitrepStatus.withdrawn.value
+        row.year_target = 0
         row.revision = sitrep.revision
         row.feed_seq = next(seqs)
         row.updated_at = now
@@ -429,20 +431,22 @@ def _settle(
     added: list[SitrepLine],
     now: datetime,
 ) -> None:
-    """After a write of ``sitrep`` (flushed): settles the chains it touched, re-publishes in
-    the feed the lines of other sitreps whose people_reached_new changed (new feed_seq, same
-    revision), and moves the totals summaries from ``removed`` (what the sitrep's lines
-    counted for before) to what every line counts for now."""
-    reissued = chains.settle(session, scope=scope, sitrep_id=sitrep.id)
-    if reissued:
-        last = take_write_lock(session, seqs=len(reissued))
-        for seq, (line, _before) in enumerate(reissued, start=last - len(reissued) + 1):
+    """After a write of ``sitrep`` (flushed): settles the chains it touched (new reach and
+    yearly targets), re-publishes in the feed the lines of other sitreps whose
+    people_reached_new changed (new feed_seq, same revision), and moves the totals summaries
+    from ``removed`` (what the sitrep's lines counted for before) to what every line counts
+    for now."""
+    others = chains.settle(session, scope=scope, sitrep_id=sitrep.id)
+    republished = [other.line for other in others if other.republish]
+    if republished:
+        last = take_write_lock(session, seqs=len(republished))
+        for seq, line in enumerate(republished, start=last - len(republished) + 1):
             line.feed_seq = seq
             line.updated_at = now
     totals.apply_changes(
         session,
-        removed=[*removed, *(before for _line, before in reissued)],
-        added=[chains.counted(line) for line in [*added, *(line for line, _ in reissued)]],
+        removed=[*removed, *(other.before for other in others)],
+        added=[chains.counted(line) for line in [*added, *(other.line for other in others)]],
     )
     session.flush()
 
@@ -638,6 +642,7 @@ def line_columns(line: LineIn, key: str) -> dict[str, Any]:
         ),
         "people_reached_cumulative": line.people_reached_cumulative,
         "people_targeted": line.people_targeted,
+        "year_target": 0,  # chains.settle sets it
         "women": d.women if d else None,
         "men": d.men if d else None,
         "girls": d.girls if d else None,

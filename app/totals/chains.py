@@ -10,7 +10,11 @@ period order; the one-sitrep-per-slot rule keeps their periods apart. Along it:
 - a line that gave ``people_reached_cumulative`` stands for the increase over the
   year-to-date reach before it: that is the ``people_reached_new`` stored for it, the
   figure totals, feeds and exports count (January 800, February 1,100, March 1,450 stand
-  for 800, 300 and 350).
+  for 800, 300 and 350);
+- the **year's target** is the ``people_targeted`` of the latest line that states one: that
+  line carries it in ``year_target``, every other line 0. A restatement replaces, never
+  adds (twelve monthly sitreps restating 5,000 mean 5,000), and a period silent on the
+  target does not erase it.
 
 This module is the one definition of those rules: one SQL statement (``derived``) that
 submission, amendment and withdrawal run over the chains they touch (``settle``) and that
@@ -29,7 +33,7 @@ from app.sitreps.models import LIVE_LINE, SitrepLine
 from app.totals.models import NO_AREA, NO_CRISIS
 
 # What a live line adds to its totals cell: the cell's key, then people_reached_new,
-# people_reached and people_targeted as it counts them.
+# people_reached and year_target.
 Counted = tuple[tuple[Any, ...], int, int, int]
 
 
@@ -45,7 +49,7 @@ def counted(line: SitrepLine) -> Counted:
         NO_AREA if line.admin1 is None else line.admin1,
         NO_AREA if line.admin2 is None else line.admin2,
     )
-    return key, line.people_reached_new, line.people_reached, line.people_targeted or 0
+    return key, line.people_reached_new, line.people_reached, line.year_target
 
 
 @dataclass(slots=True)
@@ -86,7 +90,10 @@ def derived(where: Sequence[ColumnElement[bool]] = ()) -> Subquery:
     of the line before it)."""
     line = SitrepLine
     chain = [line.country, line.crisis_id, line.line_key, line.year]
-    # 1. segments: a cumulative figure starts a new one.
+    # 1. segments: a cumulative figure starts a new one; and the line carrying the target.
+    target_end = func.max(case((line.people_targeted.is_not(None), line.period_end))).over(
+        partition_by=chain
+    )
     segments = (
         select(
             line.id,
@@ -98,6 +105,8 @@ def derived(where: Sequence[ColumnElement[bool]] = ()) -> Subquery:
             func.count(line.people_reached_cumulative)
             .over(partition_by=chain, order_by=line.period_end)
             .label("segment"),
+            line.year_target.label("stored_target"),
+            case((line.period_end == target_end, line.people_targeted), else_=0).label("target"),
         )
         .where(LIVE_LINE, *where)
         .subquery("chain_segments")
@@ -117,6 +126,8 @@ def derived(where: Sequence[ColumnElement[bool]] = ()) -> Subquery:
         *g_chain,
         g.stored_new,
         g.cumulative,
+        g.stored_target,
+        g.target,
         ytd.label("ytd"),
     ).subquery("chain_to_date")
     # 3. what each line stands for, from the year-to-date reach before it.
@@ -129,6 +140,8 @@ def derived(where: Sequence[ColumnElement[bool]] = ()) -> Subquery:
         t.line_key,
         t.stored_new,
         t.cumulative,
+        t.stored_target,
+        t.target,
         case((t.cumulative.is_(None), t.stored_new), else_=t.cumulative - ytd_before).label("new"),
         ytd_before.label("ytd_before"),
         func.lag(t.sitrep_id)
@@ -138,19 +151,31 @@ def derived(where: Sequence[ColumnElement[bool]] = ()) -> Subquery:
 
 
 def _unsettled(d: Subquery) -> Select[Any]:
-    return select(d).where(d.c.new != d.c.stored_new)
+    return select(d).where(or_(d.c.new != d.c.stored_new, d.c.target != d.c.stored_target))
 
 
-def settle(session: Session, *, scope: Scope, sitrep_id: int) -> list[tuple[SitrepLine, Counted]]:
+@dataclass(frozen=True, slots=True)
+class Resettled:
+    """A line of another sitrep that a write changed: what it counted for until now, and
+    whether feeds publish it again (its people_reached_new changed; year_target is not in
+    feeds)."""
+
+    line: SitrepLine
+    before: Counted
+    republish: bool
+
+
+def settle(session: Session, *, scope: Scope, sitrep_id: int) -> list[Resettled]:
     """Brings the stored figures of the chains in ``scope`` in line with their rules, after
     a write of sitrep ``sitrep_id`` (flushed, under the write lock). Returns the lines of
-    other sitreps whose people_reached_new changed, each with what it counted for until
-    now: their totals change, and feeds publish them again.
+    other sitreps whose figures changed.
 
     A cumulative figure below the year-to-date reach before it is a 409 naming the sitrep
     at fault: the earlier one when the line is this sitrep's, otherwise the later sitrep
     whose cumulative figure this write would leave behind. The caller's transaction (or
     savepoint) then writes nothing."""
+    if not scope.line_keys:
+        return []
     d = derived(scope.where())
     rows = session.execute(_unsettled(d)).all()
     negative = sorted(
@@ -160,15 +185,17 @@ def settle(session: Session, *, scope: Scope, sitrep_id: int) -> list[tuple[Sitr
         raise _going_down(negative[0], sitrep_id=sitrep_id, country=scope.country)
     if not rows:
         return []
-    new = {r.id: r.new for r in rows}
-    changed = list(
-        session.scalars(select(SitrepLine).where(SitrepLine.id.in_(new)).order_by(SitrepLine.id))
+    settled = {r.id: r for r in rows}
+    changed = session.scalars(
+        select(SitrepLine).where(SitrepLine.id.in_(settled)).order_by(SitrepLine.id)
     )
     others = []
     for line in changed:
+        row = settled[line.id]
         if line.sitrep_id != sitrep_id:
-            others.append((line, counted(line)))
-        line.people_reached_new = new[line.id]
+            others.append(Resettled(line, counted(line), row.new != line.people_reached_new))
+        line.people_reached_new = row.new
+        line.year_target = row.target
     return others
 
 
@@ -201,5 +228,5 @@ def rederive_statement() -> Update:
     return (
         update(SitrepLine)
         .where(SitrepLine.id == unsettled.c.id)
-        .values(people_reached_new=unsettled.c.new)
+        .values(people_reached_new=unsettled.c.new, year_target=unsettled.c.target)
     )

@@ -1,4 +1,4 @@
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -30,7 +30,7 @@ class TotalsCell(Base):
     crisis_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     admin1: Mapped[str] = mapped_column(String(20), primary_key=True)
     admin2: Mapped[str] = mapped_column(String(20), primary_key=True)
-    # sum(people_reached_new), sum(people_reached), sum(coalesce(people_targeted, 0)), count
+    # sum(people_reached_new), sum(people_reached), sum(year_target), count
     reached: Mapped[int] = mapped_column(BigInteger)
     in_periods: Mapped[int] = mapped_column(BigInteger)
     targeted: Mapped[int] = mapped_column(BigInteger)
@@ -58,6 +58,12 @@ class TotalsPlace(Base):
     cccm: Mapped[int] = mapped_column(BigInteger)
     cash: Mapped[int] = mapped_column(BigInteger)
     health: Mapped[int] = mapped_column(BigInteger)
+    # sum(year_target) of each sector's lines
+    shelter_targeted: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    wash_targeted: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    cccm_targeted: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    cash_targeted: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    health_targeted: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     in_periods: Mapped[int] = mapped_column(BigInteger)
     targeted: Mapped[int] = mapped_column(BigInteger)
     lines: Mapped[int] = mapped_column(Integer)

@@ -27,6 +27,14 @@ def read_totals(session: SessionDep, user: CurrentUser, query: TotalsQueryDep) -
       `people_reached`; equal to it when grouped by sector.
     - `people_reached_in_periods`: the sum of `people_reached`; repeat assistance counts
       again. Never add monthly figures up as a year's reach: use `people_reached`.
+    - `people_targeted`: the sum of yearly targets. A slot's target for the year is the one
+      stated by its latest live period of that year that states one: monthly sitreps that
+      restate a target of 5,000 mean 5,000, and a period silent on it does not erase it.
+    - `people_targeted_unique`: at each location the largest sector's target, added up, as
+      `people_reached_unique` does with reach.
+    - A line may give `people_reached_cumulative` (year to date) instead of
+      `people_reached_new`; it counts for its increase over the latest earlier period of
+      its slot that year.
 
     Field officers get their own countries only."""
     return totals.totals(session, query=query, user=user)

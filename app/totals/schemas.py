@@ -25,7 +25,15 @@ class TotalsRow(BaseModel):
     people_reached_in_periods: int = Field(
         description="Sum of people_reached over periods: repeat assistance counts again."
     )
-    people_targeted: int
+    people_targeted: int = Field(
+        description="Sum of the yearly targets: for each slot and location, the target stated "
+        "by its latest live period of the year that states one (a restatement replaces, "
+        "never adds)."
+    )
+    people_targeted_unique: int = Field(
+        description="The yearly targets as people_reached_unique counts people: at each "
+        "location the largest sector's target, added up over locations."
+    )
     lines: int
 
 
@@ -40,6 +48,7 @@ TOTALS_EXAMPLE: dict[str, Any] = {
             "people_reached_unique": 500,
             "people_reached_in_periods": 500,
             "people_targeted": 0,
+            "people_targeted_unique": 0,
             "lines": 1,
         },
         {
@@ -50,6 +59,7 @@ TOTALS_EXAMPLE: dict[str, Any] = {
             "people_reached_unique": 300,
             "people_reached_in_periods": 1200,
             "people_targeted": 1500,
+            "people_targeted_unique": 1500,
             "lines": 1,
         },
         {
@@ -60,6 +70,7 @@ TOTALS_EXAMPLE: dict[str, Any] = {
             "people_reached_unique": 2500,
             "people_reached_in_periods": 2500,
             "people_targeted": 3000,
+            "people_targeted_unique": 3000,
             "lines": 1,
         },
     ]

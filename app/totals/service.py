@@ -53,6 +53,7 @@ FIGURES = (
     "people_reached_unique",
     "people_reached_in_periods",
     "people_targeted",
+    "people_targeted_unique",
     "lines",
 )
 
@@ -119,7 +120,7 @@ LINES = Source(
     location={"admin1": SitrepLine.admin1, "admin2": SitrepLine.admin2},
     reached=SitrepLine.people_reached_new,
     in_periods=SitrepLine.people_reached,
-    targeted=func.coalesce(SitrepLine.people_targeted, 0),
+    targeted=SitrepLine.year_target,
     lines=literal(1),
     where=(LIVE_LINE,),
 )
@@ -210,6 +211,7 @@ def totals_select(
                 func.sum(source.reached).label("people_reached_unique"),
                 func.sum(source.in_periods).label("people_reached_in_periods"),
                 func.sum(source.targeted).label("people_targeted"),
+                func.sum(source.targeted).label("people_targeted_unique"),
                 func.sum(source.lines).label("lines"),
             )
             .where(*where)
@@ -237,6 +239,7 @@ def totals_select(
         select(
             *per_location_keys,
             func.max(s.reached).label("top"),
+            func.max(s.targeted).label("top_targeted"),
             func.sum(s.reached).label("reached"),
             func.sum(s.in_periods).label("in_periods"),
             func.sum(s.targeted).label("targeted"),
@@ -255,6 +258,7 @@ def totals_select(
             func.sum(p.top).label("people_reached_unique"),
             func.sum(p.in_periods).label("people_reached_in_periods"),
             func.sum(p.targeted).label("people_targeted"),
+            func.sum(p.top_targeted).label("people_targeted_unique"),
             func.sum(p.lines).label("lines"),
         ).group_by(*group_keys),
         group_keys,
@@ -266,6 +270,7 @@ def _places_select(query: TotalsQuery, *, countries: list[str] | None) -> Select
     sector, added up, is the unique estimate."""
     place = TotalsPlace
     sectors = [getattr(place, sector) for sector in PLACE_SECTORS]
+    targets = [getattr(place, f"{sector}_targeted") for sector in PLACE_SECTORS]
     keys: list[Label[Any]] = [place.country.label("country"), place.year.label("year")]
     if "admin1" in query.group_by:
         keys.append(func.nullif(place.admin1, NO_AREA).label("admin1"))
@@ -281,6 +286,7 @@ def _places_select(query: TotalsQuery, *, countries: list[str] | None) -> Select
             func.sum(greatest(*sectors)).label("people_reached_unique"),
             func.sum(place.in_periods).label("people_reached_in_periods"),
             func.sum(place.targeted).label("people_targeted"),
+            func.sum(greatest(*targets)).label("people_targeted_unique"),
             func.sum(place.lines).label("lines"),
         )
         .where(*where)
@@ -316,7 +322,8 @@ CELL_KEY = ("year", "country", "sector", "division", "phase", "crisis_id", "admi
 CELL_FIGURES = ("reached", "in_periods", "targeted", "lines")
 PLACE_KEY = ("year", "country", "admin1", "admin2")
 PLACE_SECTORS = ("shelter", "wash", "cccm", "cash", "health")
-PLACE_FIGURES = (*PLACE_SECTORS, "in_periods", "targeted", "lines")
+PLACE_TARGETS = tuple(f"{sector}_targeted" for sector in PLACE_SECTORS)
+PLACE_FIGURES = (*PLACE_SECTORS, *PLACE_TARGETS, "in_periods", "targeted", "lines")
 
 
 def apply_changes(
@@ -338,6 +345,7 @@ def apply_changes(
     for (year, country, sector, _division, _phase, _crisis, admin1, admin2), d in deltas.items():
         place = places[(year, country, admin1, admin2)]
         place[PLACE_SECTORS.index(sector)] += d[0]
+        place[len(PLACE_SECTORS) + PLACE_SECTORS.index(sector)] += d[2]
         place[-3] += d[1]
         place[-2] += d[2]
         place[-1] += d[3]
@@ -415,7 +423,7 @@ def rebuild_statements() -> list[Executable]:
                 *keys,
                 func.sum(line.people_reached_new),
                 func.sum(line.people_reached),
-                func.sum(func.coalesce(line.people_targeted, 0)),
+                func.sum(line.year_target),
                 func.count(),
             )
             .where(LIVE_LINE)
@@ -428,7 +436,7 @@ def rebuild_statements() -> list[Executable]:
                 *keys[:6],
                 func.sum(line.people_reached_new),
                 func.sum(line.people_reached),
-                func.sum(func.coalesce(line.people_targeted, 0)),
+                func.sum(line.year_target),
                 func.count(),
             )
             .where(LIVE_LINE)
@@ -446,8 +454,12 @@ def rebuild_statements() -> list[Executable]:
                     func.sum(case((line.sector == sector, line.people_reached_new), else_=0))
                     for sector in PLACE_SECTORS
                 ),
+                *(
+                    func.sum(case((line.sector == sector, line.year_target), else_=0))
+                    for sector in PLACE_SECTORS
+                ),
                 func.sum(line.people_reached),
-                func.sum(func.coalesce(line.people_targeted, 0)),
+                func.sum(line.year_target),
                 func.count(),
             )
             .where(LIVE_LINE)
