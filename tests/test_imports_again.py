@@ -390,7 +390,10 @@ def test_rowca_without_figures_stops_and_explains(mali: Api) -> None:
     body = assert_problem(post_sheet(mali, ROWCA.read_bytes(), params=ROWCA_OPTIONS), 422)
     (error,) = body["errors"]
     assert error["loc"] == ["query", "figures"]
-    assert "wash/hod/response at ML07 (MLI) for 2 periods (May 2014, June 2014)" in error["msg"]
+    assert (
+        "wash/hod/response at ML07 (MLI) for 2 periods of a year (May 2014, June 2014), "
+        "and 1 more slot likewise" in error["msg"]
+    )
     assert "'new'" in error["msg"] and "'cumulative'" in error["msg"]
     assert "'period'" in error["msg"] and "Nothing was written" in error["msg"]
     assert mali.get("/api/v1/sitreps").json()["items"] == []
