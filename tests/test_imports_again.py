@@ -489,6 +489,18 @@ def test_rowca_cumulative_the_years_reach_is_the_last_months_figure(mali: Api, h
     assert counts(again) == (0, 0, 2, 0)
 
 
+def test_one_period_a_year_needs_no_figures(dtm: Api) -> None:
+    sheet = as_csv(
+        [
+            ["TCD", "2023-03", "CCCM", "TD07", "Lac", "", "", "10"],
+            ["TCD", "2024-03", "CCCM", "TD07", "Lac", "", "", "20"],
+        ]
+    )
+    report = imported(post_sheet(dtm, sheet, params=[("division", "hod"), ("phase", "response")]))
+    assert report["created"] == 2 and report["figures"] is None
+    assert [n["kind"] for n in report["notes"]] == ["pcode"]
+
+
 def test_figures_new_fills_people_reached_new(mali: Api) -> None:
     params = [*ROWCA_OPTIONS, ("figures", "new"), ("dry_run", "true")]
     report = imported(post_sheet(mali, ROWCA.read_bytes(), params=params))
