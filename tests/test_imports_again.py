@@ -390,7 +390,10 @@ def test_rowca_without_figures_stops_and_explains(mali: Api) -> None:
     body = assert_problem(post_sheet(mali, ROWCA.read_bytes(), params=ROWCA_OPTIONS), 422)
     (error,) = body["errors"]
     assert error["loc"] == ["query", "figures"]
-    assert "wash/hod/response at ML07 (MLI) for 2 periods (May 2014, June 2014)" in error["msg"]
+    assert (
+        "wash/hod/response at ML07 (MLI) for 2 periods of a year (May 2014, June 2014), "
+        "and 1 more slot likewise" in error["msg"]
+    )
     assert "'new'" in error["msg"] and "'cumulative'" in error["msg"]
     assert "'period'" in error["msg"] and "Nothing was written" in error["msg"]
     assert mali.get("/api/v1/sitreps").json()["items"] == []
@@ -484,6 +487,18 @@ def test_rowca_cumulative_the_years_reach_is_the_last_months_figure(mali: Api, h
     assert last["Mopti"] < 4046 + (4046 + 27600)
     again = imported(post_sheet(mali, sheet, params=[*params, ("mode", "upsert")]))
     assert counts(again) == (0, 0, 2, 0)
+
+
+def test_one_period_a_year_needs_no_figures(dtm: Api) -> None:
+    sheet = as_csv(
+        [
+            ["TCD", "2023-03", "CCCM", "TD07", "Lac", "", "", "10"],
+            ["TCD", "2024-03", "CCCM", "TD07", "Lac", "", "", "20"],
+        ]
+    )
+    report = imported(post_sheet(dtm, sheet, params=[("division", "hod"), ("phase", "response")]))
+    assert report["created"] == 2 and report["figures"] is None
+    assert [n["kind"] for n in report["notes"]] == ["pcode"]
 
 
 def test_figures_new_fills_people_reached_new(mali: Api) -> None:

@@ -256,6 +256,7 @@ class ImportRead(BaseModel):
                                     "admin2": None,
                                     "people_reached": 1200,
                                     "people_reached_new": None,
+                                    "people_reached_cumulative": None,
                                     "people_targeted": None,
                                 },
                                 {
@@ -267,6 +268,7 @@ class ImportRead(BaseModel):
                                     "admin2": "SD02114",
                                     "people_reached": 2500,
                                     "people_reached_new": None,
+                                    "people_reached_cumulative": None,
                                     "people_targeted": None,
                                 },
                             ],

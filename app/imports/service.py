@@ -714,11 +714,12 @@ def _figures_notes(
     new or cumulative people, only the sheet's owner knows: the import stops and asks,
     unless ``figures`` says. With figures=period, DOMAIN.md's warning for each such slot
     and year."""
-    periods: dict[tuple[str, int | None, str], dict[tuple[date, date], _Line]] = {}
+    # Only periods of one year add up to a year's reach.
+    periods: dict[tuple[str, int | None, str, int], dict[tuple[date, date], _Line]] = {}
     for draft in drafts:
         country, crisis_id, start, end = draft.key
         for key, entry in draft.lines.items():
-            periods.setdefault((country, crisis_id, key), {})[(start, end)] = entry
+            periods.setdefault((country, crisis_id, key, end.year), {})[(start, end)] = entry
     repeated = {slot: found for slot, found in periods.items() if len(found) > 1}
     if not repeated:
         return []
@@ -727,15 +728,19 @@ def _figures_notes(
     )
     label = layout.label("people_reached")
     if options.figures is None and not declared:
-        (country, _, key), found = next(iter(repeated.items()))
+        (country, _, key, _), found = next(iter(repeated.items()))
         others = len(repeated) - 1
         raise ValidationFailed(
             [
                 (
                     ("query", "figures"),
                     f"The sheet reports {_slot_text(key)} ({country}) for {len(found)} periods "
-                    f"({', '.join(_period_text(p) for p in sorted(found))})"
-                    + (f", {others} other slot{'s' if others > 1 else ''} too" if others else "")
+                    f"of a year ({', '.join(_period_text(p) for p in sorted(found))})"
+                    + (
+                        f", and {others} more slot{'s' if others > 1 else ''} likewise"
+                        if others
+                        else ""
+                    )
                     + ", with no column of new or of cumulative people."
                     f" What its {label} column counts decides "
                     "the year's reach, so say it with the figures option (--figures on the "
@@ -752,15 +757,14 @@ def _figures_notes(
     if options.figures is not Figures.period:
         return []
     notes: list[ImportNote] = []
-    for (country, _, key), found in repeated.items():
-        by_year: dict[int, list[tuple[tuple[date, date], _Line]]] = {}
-        for period, entry in sorted(found.items()):
-            line = entry.line
-            if line.people_reached_new is None and line.people_reached_cumulative is None:
-                by_year.setdefault(period[1].year, []).append((period, entry))
-        for year, entries in by_year.items():
-            if len(entries) < 2:
-                continue
+    for (country, _, key, year), found in repeated.items():
+        entries = [
+            (period, entry)
+            for period, entry in sorted(found.items())
+            if entry.line.people_reached_new is None
+            and entry.line.people_reached_cumulative is None
+        ]
+        if len(entries) > 1:
             added = sum(entry.line.people_reached for _, entry in entries)
             listed = "; ".join(
                 f"{_period_text(period)}: {entry.line.people_reached:,}"
