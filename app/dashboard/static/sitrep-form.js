@@ -341,6 +341,8 @@ function updateSum(node) {
   const matches = reached !== null && total === reached;
   sum.textContent = t("line.sum", { total: fmtNumber(total), reached: reached === null || Number.isNaN(reached) ? "—" : fmtNumber(reached) });
   sum.classList.toggle("ok", matches && parts.every((p) => p !== null));
+  // Nothing split yet: a plain sum, not a mismatch.
+  sum.classList.toggle("pending", parts.every((p) => p === null));
 }
 
 function drawLines(lines) {
