@@ -226,7 +226,7 @@ def test_offline_sitreps_wait_in_the_outbox_and_are_stored_once(officer: Officer
         officer.fill_line(0, sector=sector, admin1="South Darfur", reached=100 + number)
         officer.submit()
         officer.outcome_state("waiting")
-        assert "offline" in page.locator("#status").inner_text()
+        page.wait_for_selector("#status:has-text('offline')", timeout=10_000)
         if number == 0:
             screenshot(page, "form-offline-desktop")
     officer.context.set_offline(False)

@@ -629,6 +629,8 @@ async function submit(event) {
   record.form = form;
   await store.put(record);
   await outbox.enqueue(record.id, body);
+  // From now on the page reports on this sitrep, not on one submitted before it.
+  outcomeId = record.id;
   showSummary([]);
   status(t("form.sending"));
   // Offline too: the try fails at once, and leaves the retries (and, for a user who stays
