@@ -19,7 +19,7 @@ from app.db import alembic_config, new_session
 from app.errors import AppError, validation_failed
 from app.imports import console as import_console
 from app.imports import service as imports
-from app.imports.schemas import Combine, ImportOptions
+from app.imports.schemas import Combine, Figures, ImportOptions, Mode
 from app.imports.sheets import Upload
 
 app = typer.Typer(help="crisis-tracker: IOM crisis-response reporting.", no_args_is_help=True)
@@ -173,9 +173,24 @@ def import_sheet(
     combine: Annotated[
         Combine, typer.Option(help="Rows for one slot of a sitrep: refuse, max or sum.")
     ] = Combine.refuse,
+    mode: Annotated[
+        Mode,
+        typer.Option(
+            help="create: refuse sitreps already reported; update: amend them (refuse the "
+            "rest); upsert: amend them and create the rest."
+        ),
+    ] = Mode.create,
+    figures: Annotated[
+        Figures | None,
+        typer.Option(
+            help="What the people column counts: new (first reached this year), period "
+            "(everyone reached in the period) or cumulative (since 1 January)."
+        ),
+    ] = None,
 ) -> None:
     """Import a 5W sheet, one row per sitrep line, grouped into sitreps by country, crisis
-    and period. Prints a report; exit code 1 when any row or sitrep was refused."""
+    and period; with --mode update or upsert, again and again as the sheet changes. Prints
+    a report; exit code 1 when any row or sitrep was refused."""
     with import_console.ProgressBar() as progress, _unit_of_work() as session:
         try:
             options = ImportOptions.model_validate(
@@ -189,6 +204,8 @@ def import_sheet(
                     "column": column or [],
                     "only": only or [],
                     "combine": combine,
+                    "mode": mode,
+                    "figures": figures,
                 }
             )
         except PydanticValidationError as exc:

@@ -192,6 +192,8 @@ def test_nothing_is_loaded_from_another_host() -> None:
     """The dashboard works with no internet: no file names a URL with a host."""
     folder = resources.files("app.dashboard") / "static"
     for entry in folder.iterdir():
+        if entry.name.endswith(".png"):  # the app icons: pixels, nothing to fetch
+            continue
         # An SVG names its XML namespace by URL; nothing is fetched from it.
         text = entry.read_text(encoding="utf-8").replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I), entry.name

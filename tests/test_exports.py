@@ -198,6 +198,47 @@ def test_totals_csv_reads_back_with_libhxl(api, data) -> None:
     assert exported == api_rows
 
 
+@pytest.mark.parametrize("format", ["csv", "xlsx"])
+@pytest.mark.parametrize("what", ["lines", "totals"])
+def test_pandas_reads_exports_without_hashtags_numbers_as_numbers(
+    api, data, format: str, what: str
+) -> None:
+    """As README shows: pandas.read_csv(url) / read_excel(url) on hxl=false, and
+    skiprows=[1] on the HXL form."""
+    pandas = pytest.importorskip("pandas")
+    hq = api("hq")
+    read = pandas.read_csv if format == "csv" else pandas.read_excel
+    url = f"/api/v1/exports/{what}.{format}"
+    plain = read(io.BytesIO(download(hq, url, hxl="false").content))
+    tagged = read(io.BytesIO(download(hq, url).content), skiprows=[1])
+    for frame in (plain, tagged):
+        assert pandas.api.types.is_integer_dtype(frame["people_reached"])
+        assert frame["country"].tolist()[0] in ("SDN", "TCD")
+    assert plain.equals(tagged)
+    if what == "lines":
+        assert sorted(plain["people_reached"].tolist()) == [7, 70, 100, 300]
+        assert pandas.api.types.is_integer_dtype(plain["sitrep_id"])
+    else:
+        assert plain["people_reached"].sum() == 60 + 300 + 70 + 7  # new people
+        assert pandas.api.types.is_integer_dtype(plain["year"])
+    # With its hashtag row read as data, every column is text: why hxl=false exists.
+    as_data = read(io.BytesIO(download(hq, url).content))
+    assert not pandas.api.types.is_integer_dtype(as_data["people_reached"])
+
+
+def test_csv_without_hashtags_is_the_header_then_the_records(api, data) -> None:
+    hq = api("hq")
+    rows = list(csv.reader(io.StringIO(download(hq, f"{LINES}.csv", hxl="false").text)))
+    assert rows[0][:3] == ["line_id", "sitrep_id", "revision"]
+    assert not any(cell.startswith("#") for row in rows for cell in row)
+    assert len(rows) == 1 + 4
+    book = openpyxl.load_workbook(io.BytesIO(download(hq, f"{LINES}.xlsx", hxl="false").content))
+    sheet = book.active
+    assert sheet is not None and sheet.freeze_panes == "A2"
+    assert [c.value for c in next(sheet.iter_rows(min_row=2, max_row=2))][13] in (7, 70, 100, 300)
+    assert_problem(hq.get(f"{LINES}.csv", params={"hxl": "maybe"}), 422)
+
+
 def test_csv_of_nothing_has_its_two_header_rows(api) -> None:
     response = download(api("hq"), f"{TOTALS}.csv", country="NOR")
     assert response.text.splitlines() == [

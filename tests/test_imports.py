@@ -8,8 +8,11 @@ The real file is OCHA ROWCA's 2014 cluster monitoring sheet for Mali and Senegal
   (a month name) are read as sector, country, admin1 and the month; `year=2014` gives the
   month its year, so each row covers a calendar month.
 - `Achieved` is people_reached and `AnnualTarget` people_targeted (column=... options); the
-  sheet has no first-time figure, so people_reached_new is people_reached (DOMAIN.md's rule
-  for an absent figure). The sheet names no division or phase: division=hod, phase=response.
+  sheet has no first-time or year-to-date figure, and reports Gao and Mopti for two months,
+  so it must say what Achieved counts: figures=period (everyone reached in the month), and
+  people_reached_new is people_reached (DOMAIN.md's rule for an absent figure; the report
+  warns that the months then add up, tests/test_imports_again.py). The sheet names no
+  division or phase: division=hod, phase=response.
 - Only rows whose `Indicator` counts people are imported (only=Indicator~people); rows of
   management committees, hygiene kits, areas covered and the like are skipped, and so are
   rows of clusters this service does not track (Food Security, Protection, Education).
@@ -52,6 +55,7 @@ ROWCA_OPTIONS: list[tuple[str, str | int]] = [
     ("column", "people_targeted=AnnualTarget"),
     ("only", "Indicator~people"),
     ("combine", "max"),
+    ("figures", "period"),
 ]
 HEADER = (
     "country,crisis_id,period_start,period_end,sector,division,phase,admin1,admin2,"
@@ -696,6 +700,8 @@ def test_an_import_is_audited_with_a_summary(sudan: Api, hq: Api) -> None:
         "hxl": False,
         "dry_run": False,
         "strict": False,
+        "mode": "create",
+        "figures": None,
         "written": True,
         "rows": 2,
         "rows_skipped": 0,
@@ -703,8 +709,12 @@ def test_an_import_is_audited_with_a_summary(sudan: Api, hq: Api) -> None:
         "sitreps": 2,
         "accepted": 1,
         "refused": 1,
+        "created": 1,
+        "amended": 0,
+        "unchanged": 0,
         "lines": 1,  # the refused row made no line
         "created_sitrep_ids": report["created_sitrep_ids"],
+        "amended_sitrep_ids": [],
     }
     submitted = hq.get("/api/v1/audit", params={"action": "sitrep.submit"}).json()["items"]
     assert [e["entity_id"] for e in submitted] == report["created_sitrep_ids"]

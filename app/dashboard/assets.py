@@ -2,16 +2,22 @@
 
 Pages, styles and scripts ship in ``static/`` inside the package; the charting library is
 the plotly.js bundle inside the installed ``plotly`` Python package, so nothing is copied
-into this repository and nothing is fetched from the internet.
+into this repository and nothing is fetched from the internet. The sitrep form's service
+worker (``sw.js``, beside this module) is served with the list of the files it keeps for
+offline use and their ETags, so that every release that changes one of them installs a new
+worker and replaces the old copies.
 """
 
 import gzip
 import hashlib
+import json
 import mimetypes
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from importlib.metadata import version
+from importlib.resources.abc import Traversable
 
 from app.errors import NotFound
 
@@ -21,13 +27,28 @@ PAGES = {
     "country": "country.html",
     "completeness": "completeness.html",
     "sign-in": "sign-in.html",
+    "sitrep": "sitrep.html",
+    "sitreps": "sitreps.html",
+    "upload": "upload.html",
 }
+# The pages that work offline (the sitrep form and what it needs): the service worker keeps
+# them, and every file they load, in its cache.
+OFFLINE_PAGES = ("sitrep", "sitreps", "upload", "sign-in")
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".webmanifest": "application/manifest+json",
 }
+# What a page or a module of static/ loads from static/: <script src>, <link href>, and
+# ES module imports (static and dynamic) of a sibling file.
+_REFERENCE = re.compile(
+    r'(?:src|href)="/dashboard/static/([\w.-]+)"'
+    r"""|(?:\bfrom\s*|\bimport\s*\(?\s*)["']\./([\w.-]+)["']"""
+    r'|"src":\s*"/dashboard/static/([\w.-]+)"'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +71,55 @@ def _asset(body: bytes, name: str) -> Asset:
     )
 
 
+def _folder() -> Traversable:
+    return resources.files("app.dashboard") / "static"
+
+
+@lru_cache
+def static_names() -> frozenset[str]:
+    return frozenset(entry.name for entry in _folder().iterdir() if entry.is_file())
+
+
 @lru_cache
 def static(name: str) -> Asset:
     """One of the files in static/ (a page, a style sheet, a script); 404 for anything
     else, including any name with a path in it."""
-    folder = resources.files("app.dashboard") / "static"
-    names = {entry.name for entry in folder.iterdir() if entry.is_file()}
-    if name not in names:
+    if name not in static_names():
         raise NotFound(f"The dashboard has no file named {name!r}.")
-    return _asset((folder / name).read_bytes(), name)
+    return _asset((_folder() / name).read_bytes(), name)
+
+
+def _loaded_by(name: str) -> set[str]:
+    text = static(name).body.decode("utf-8", errors="replace")
+    found = {next(g for g in match.groups() if g) for match in _REFERENCE.finditer(text)}
+    return {n for n in found if n in static_names()}
+
+
+@lru_cache
+def offline_shell() -> dict[str, str]:
+    """{URL: ETag} of the offline pages and every file they load, transitively."""
+    shell = {f"/dashboard/{path}": static(PAGES[path]).etag for path in OFFLINE_PAGES}
+    pending = [PAGES[path] for path in OFFLINE_PAGES]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for found in _loaded_by(name):
+            shell[f"/dashboard/static/{found}"] = static(found).etag
+            pending.append(found)
+    return dict(sorted(shell.items()))
+
+
+@lru_cache
+def service_worker() -> Asset:
+    """sw.js, preceded by the offline shell and a version made of its ETags."""
+    shell = offline_shell()
+    version = hashlib.sha256(json.dumps(shell, sort_keys=True).encode()).hexdigest()[:16]
+    prelude = f"const SHELL = {json.dumps({'version': version, 'files': shell}, indent=1)};\n"
+    source = (resources.files("app.dashboard") / "sw.js").read_bytes()
+    return _asset(prelude.encode() + source, "sw.js")
 
 
 @lru_cache

@@ -1,4 +1,5 @@
-"""Serves the dashboard: four pages, their scripts and styles, and plotly.js.
+"""Serves the dashboard: its pages, their scripts and styles, plotly.js, and the sitrep
+form's service worker.
 
 The pages hold no data and need no token; their scripts call the JSON API with the token
 the user signed in with (kept in the browser's sessionStorage, sent as a Bearer header).
@@ -79,6 +80,30 @@ def completeness_page(request: Request) -> Response:
 @router.api_route("/sign-in", methods=["GET", "HEAD"])
 def sign_in_page(request: Request) -> Response:
     return _page(request, "sign-in")
+
+
+@router.api_route("/sitrep", methods=["GET", "HEAD"])
+def sitrep_page(request: Request) -> Response:
+    return _page(request, "sitrep")
+
+
+@router.api_route("/sitreps", methods=["GET", "HEAD"])
+def sitreps_page(request: Request) -> Response:
+    return _page(request, "sitreps")
+
+
+@router.api_route("/upload", methods=["GET", "HEAD"])
+def upload_page(request: Request) -> Response:
+    return _page(request, "upload")
+
+
+@router.api_route("/sw.js", methods=["GET", "HEAD"])
+def service_worker(request: Request) -> Response:
+    # Served from /dashboard/, so its scope is the dashboard (Service-Worker-Allowed says so
+    # explicitly); never cached by HTTP, so that a release reaches every browser at once.
+    response = _respond(request, assets.service_worker(), cache_control="no-cache")
+    response.headers["Service-Worker-Allowed"] = "/dashboard/"
+    return response
 
 
 @router.api_route("/static/{name}", methods=["GET", "HEAD"])

@@ -1,4 +1,5 @@
-"""Writing an export as CSV with an HXL hashtag row, XLSX, or JSON, in constant memory."""
+"""Writing an export as CSV (with an HXL hashtag row, or without), XLSX, or JSON, in
+constant memory."""
 
 import csv
 import io
@@ -35,17 +36,24 @@ CHUNK_BYTES = 64 * 1024
 XLSX_MAX_ROWS = 1_048_576
 
 
-def render(format: Format, table: Table[Any]) -> Iterator[bytes]:
-    writers = {Format.csv: _csv, Format.xlsx: _xlsx, Format.json: _json}
-    return writers[format](table)
+def render(format: Format, table: Table[Any], *, hxl: bool = True) -> Iterator[bytes]:
+    """The table as a file; ``hxl`` puts the row of HXL hashtags under the header row of a
+    CSV or XLSX (JSON has none), for HXL tools; without it, data tools (pandas, R, Excel's
+    import) read every column as what it holds."""
+    if format is Format.csv:
+        return _csv(table, hxl=hxl)
+    if format is Format.xlsx:
+        return _xlsx(table, hxl=hxl)
+    return _json(table)
 
 
-def _csv(table: Table[Any]) -> Iterator[bytes]:
+def _csv(table: Table[Any], *, hxl: bool) -> Iterator[bytes]:
     """RFC 4180 CSV in UTF-8: the header row, the HXL hashtag row, then the records."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(table.columns)
-    writer.writerow(table.tags)
+    if hxl:
+        writer.writerow(table.tags)
     for record in table.records:
         writer.writerow(
             [v.isoformat() if isinstance(v, datetime) else v for v in table.as_row(record)]
@@ -75,7 +83,7 @@ def _json(table: Table[Any]) -> Iterator[bytes]:
     yield "".join(parts).encode()
 
 
-def _xlsx(table: Table[Any]) -> Iterator[bytes]:
+def _xlsx(table: Table[Any], *, hxl: bool) -> Iterator[bytes]:
     """A workbook with the header row (bold, frozen) and the HXL hashtag row, then the
     records; sheets go on as "lines (2)", ... past Excel's row limit. openpyxl's write-only
     mode keeps rows in temporary files, so the workbook is streamed once it is complete."""
@@ -85,12 +93,12 @@ def _xlsx(table: Table[Any]) -> Iterator[bytes]:
     for record in table.records:
         if sheet is None or rows == XLSX_MAX_ROWS:
             sheets += 1
-            sheet = _new_sheet(workbook, table, sheets)
-            rows = 2
+            sheet = _new_sheet(workbook, table, sheets, hxl=hxl)
+            rows = 2 if hxl else 1
         sheet.append([_xlsx_value(v) for v in table.as_row(record)])
         rows += 1
     if sheet is None:
-        _new_sheet(workbook, table, 1)
+        _new_sheet(workbook, table, 1, hxl=hxl)
     with tempfile.TemporaryFile() as file:
         workbook.save(file)
         file.seek(0)
@@ -98,14 +106,17 @@ def _xlsx(table: Table[Any]) -> Iterator[bytes]:
             yield chunk
 
 
-def _new_sheet(workbook: Workbook, table: Table[Any], number: int) -> WriteOnlyWorksheet:
+def _new_sheet(
+    workbook: Workbook, table: Table[Any], number: int, *, hxl: bool
+) -> WriteOnlyWorksheet:
     sheet: WriteOnlyWorksheet = workbook.create_sheet(
         table.name if number == 1 else f"{table.name} ({number})"
     )
     for index, (name, tag) in enumerate(zip(table.columns, table.tags, strict=True), start=1):
         # Wide enough for the header, the hashtag and a date or a seven-digit figure.
-        sheet.column_dimensions[get_column_letter(index)].width = max(len(name), len(tag), 10) + 2
-    sheet.freeze_panes = "A3"
+        width = max(len(name), len(tag) if hxl else 0, 10) + 2
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "A3" if hxl else "A2"
     bold = Font(bold=True)
     header = []
     for name in table.columns:
@@ -113,7 +124,8 @@ def _new_sheet(workbook: Workbook, table: Table[Any], number: int) -> WriteOnlyW
         cell.font = bold
         header.append(cell)
     sheet.append(header)
-    sheet.append(table.tags)
+    if hxl:
+        sheet.append(table.tags)
     return sheet
 
 

@@ -1,6 +1,6 @@
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from app.auth.dependencies import CurrentUser
@@ -48,10 +48,20 @@ def _file(json_model: type[Any], csv_example: str) -> dict[int | str, dict[str, 
     }
 
 
-def _attachment(table: exports.Table[Any], format: Format) -> StreamingResponse:
+HxlParam = Annotated[
+    bool,
+    Query(
+        description="CSV and XLSX: a row of HXL hashtags under the header row (default), for "
+        "HXL tools; `false` leaves it out, so that pandas, R or a spreadsheet's import read "
+        "numbers as numbers: `pandas.read_csv(url)`. JSON has no such row."
+    ),
+]
+
+
+def _attachment(table: exports.Table[Any], format: Format, *, hxl: bool) -> StreamingResponse:
     filename = f"crisis-tracker-{table.name}-{utcnow():%Y%m%dT%H%M%SZ}.{format}"
     return StreamingResponse(
-        render(format, table),
+        render(format, table, hxl=hxl),
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -62,14 +72,16 @@ def _attachment(table: exports.Table[Any], format: Format) -> StreamingResponse:
     response_class=StreamingResponse,
     responses=_file(Totals, TOTALS_CSV_EXAMPLE),
 )
-def export_totals(format: Format, user: CurrentUser, query: TotalsQueryDep) -> StreamingResponse:
+def export_totals(
+    format: Format, user: CurrentUser, query: TotalsQueryDep, hxl: HxlParam = True
+) -> StreamingResponse:
     """The totals of `GET /api/v1/totals`, same filters, `group_by` and permissions, as a
     file: `csv` (a header row, then a row of HXL hashtags: `#country+code`, `#date+year`,
     `#sector+code`, `#reached`, `#reached+unique`, `#reached+in_periods`, `#targeted`,
     `#targeted+unique`, ...),
     `xlsx` (the same two rows, then the figures) or `json` (`{"rows": [...]}` as the API
-    returns it)."""
-    return _attachment(exports.totals_table(query=query, user=user), format)
+    returns it). `hxl=false` leaves the hashtag row out of a CSV or XLSX."""
+    return _attachment(exports.totals_table(query=query, user=user), format, hxl=hxl)
 
 
 @router.get(
@@ -77,7 +89,9 @@ def export_totals(format: Format, user: CurrentUser, query: TotalsQueryDep) -> S
     response_class=StreamingResponse,
     responses=_file(LinesExport, LINES_CSV_EXAMPLE),
 )
-def export_lines(format: Format, user: CurrentUser, query: LinesQueryDep) -> StreamingResponse:
+def export_lines(
+    format: Format, user: CurrentUser, query: LinesQueryDep, hxl: HxlParam = True
+) -> StreamingResponse:
     """Every live line of the latest revision of each sitrep the filters select, in the
     order the lines were first reported, as a file: `csv` with a row of HXL hashtags under
     the header (the cluster feed's: `#country+code`, `#adm1+code`, `#sector+code`,
@@ -88,5 +102,6 @@ def export_lines(format: Format, user: CurrentUser, query: LinesQueryDep) -> Str
     on or after it), `period_to` (starting on or before it), `crisis_id`, `sector`,
     `division`, `phase`. Field officers export their own countries; coordinators the sectors
     of their clusters (and only their countries, when they have some). The file streams
-    however many lines it holds; an XLSX starts once the workbook is complete."""
-    return _attachment(exports.lines_table(query=query, user=user), format)
+    however many lines it holds; an XLSX starts once the workbook is complete.
+    `hxl=false` leaves the hashtag row out of a CSV or XLSX."""
+    return _attachment(exports.lines_table(query=query, user=user), format, hxl=hxl)

@@ -1,13 +1,16 @@
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
 
 from app.auth import service as auth
 from app.auth.models import User
@@ -73,6 +76,28 @@ def _user_of(request: Request) -> User:
     return user
 
 
+async def _content(request: Request) -> bytes:
+    """What a request sends: its body, or, for a multipart form, its fields and files,
+    without the boundary a client picks afresh for each try."""
+    body = await request.body()  # read whole first: parsing the form then reads the copy
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        return body
+    try:
+        form = await request.form()
+    except (MultiPartException, HTTPException):
+        return body  # the endpoint says what is wrong with it
+    parts = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            data = await value.read()
+            await value.seek(0)
+        else:
+            data = value.encode()
+        parts.append(hashlib.sha256(name.encode()).digest() + hashlib.sha256(data).digest())
+    return b"multipart:" + b"".join(sorted(parts))
+
+
 async def _idempotency(
     request: Request,
     idempotency_key: Annotated[
@@ -94,7 +119,7 @@ async def _idempotency(
     target = request.url.path
     if request.query_params:
         target += "?" + urlencode(sorted(request.query_params.multi_items()))
-    fingerprint = idempotency.fingerprint(request.method, target, await request.body())
+    fingerprint = idempotency.fingerprint(request.method, target, await _content(request))
     claimed = await run_in_threadpool(
         idempotency.claim, user_id=user.id, key=idempotency_key, fingerprint=fingerprint
     )

@@ -18,7 +18,7 @@ from app.imports.schemas import COLUMN_MAPPING, ROW_FILTER, ImportOptions
 from app.imports.sheets import Sheet, SheetColumn
 from app.sectors import service as sectors
 
-_PEOPLE_SPLIT = "-new-f-m-adults-children-disabled"
+_PEOPLE_SPLIT = "-new-cumulative-f-m-adults-children-disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +51,14 @@ FIELDS: dict[str, FieldSpec] = {
         ("admin2", "adm2", "admin2_pcode", "adm2_pcode", "admin2_name", "adm2_name"),
         ("#adm2+code", "#adm2"),
     ),
+    # The name beside a p-code column: what an unknown (earlier) p-code is taken by.
+    "admin1_name": FieldSpec(("admin1_name", "adm1_name"), ("#adm1+name",)),
+    "admin2_name": FieldSpec(("admin2_name", "adm2_name"), ("#adm2+name",)),
     "people_reached": FieldSpec(("people_reached", "reached"), ("#reached" + _PEOPLE_SPLIT,)),
     "people_reached_new": FieldSpec(("people_reached_new",), ("#reached+new",)),
+    "people_reached_cumulative": FieldSpec(
+        ("people_reached_cumulative", "reached_cumulative"), ("#reached+cumulative",)
+    ),
     "people_targeted": FieldSpec(("people_targeted", "targeted"), ("#targeted" + _PEOPLE_SPLIT,)),
     "women": FieldSpec(("women",), ("#reached+f+adults-new",)),
     "men": FieldSpec(("men",), ("#reached+m+adults-new",)),

@@ -67,6 +67,13 @@ def render(report: ImportRead, console: Console | None = None) -> None:
         f"{len(report.problems)} problems; {report.sitreps} sitreps "
         f"({report.accepted} valid, {report.refused} refused), {report.lines} lines"
     )
+    verb = "to " if report.dry_run else ""
+    console.print(
+        f"mode {report.mode.value}: {report.created} {verb}create, {report.amended} "
+        f"{verb}amend, {report.unchanged} unchanged, {report.refused} refused, "
+        f"{report.rows_skipped} rows skipped",
+        highlight=False,
+    )
     console.print(
         "columns: " + ", ".join(f"{name}={label}" for name, label in report.columns.items()),
         highlight=False,
@@ -89,6 +96,25 @@ def render(report: ImportRead, console: Console | None = None) -> None:
                 _ranges(result.rows),
             )
         console.print(sitreps)
+    changes = [(r, change) for r in report.results for change in r.changes]
+    if changes:
+        table = Table(title="Changes", title_justify="left")
+        for heading in ("sitrep", "period", "line", "field", "old", "new"):
+            table.add_column(heading)
+        for result, change in changes:
+            table.add_row(
+                str(result.sitrep_id or ""),
+                f"{result.period_start}..{result.period_end}",
+                change.line,
+                change.field or change.change,
+                "" if change.old is None else str(change.old),
+                "" if change.new is None else str(change.new),
+            )
+        console.print(table)
+    for note in report.notes:
+        # Notes are sentences: printed as such, not squeezed into a table's column.
+        where = f"rows {_ranges(note.rows)}" + (f", {note.column}" if note.column else "")
+        console.print(f"note ({where}): {note.note}", highlight=False)
     if report.problems:
         problems = Table(title="Problems", title_justify="left")
         for heading in ("row", "column", "reason"):
@@ -106,10 +132,17 @@ def render(report: ImportRead, console: Console | None = None) -> None:
     if report.dry_run:
         console.print("dry run: nothing was written")
     elif report.written:
-        ids = ", ".join(str(i) for i in report.created_sitrep_ids)
-        console.print(f"created {len(report.created_sitrep_ids)} sitreps: {ids}")
+        for verb, written in (
+            ("created", report.created_sitrep_ids),
+            ("amended", report.amended_sitrep_ids),
+        ):
+            if written:
+                ids = ", ".join(str(i) for i in written)
+                console.print(f"{verb} {len(written)} sitreps: {ids}")
     elif report.strict and report.sitreps:
         console.print("strict: nothing was written, because of the problems above")
+    elif report.unchanged and not report.refused:
+        console.print("nothing was written: every sitrep is unchanged")
     else:
         console.print("nothing was written")
 

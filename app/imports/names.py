@@ -3,9 +3,13 @@ where the service stores SEN, SN06 and wash.
 
 A name is compared with the reference names after normalisation (accents transliterated,
 case, punctuation and "&" ignored, "St" read as "Saint"); failing that, after dropping
-administrative words ("Région de", "Province", ...) and ignoring word order. A name that
-fits two codes is ambiguous and refused, never guessed; a name that fits none is refused
-with the closest reference name as a hint.
+administrative words ("Région de", "Département de l'", "Province", ...), reading the
+points of the compass in French, Spanish and Portuguese as in English ("Nord-Est",
+"Noreste", "Nordeste" are "North-East") and ignoring word order. Admin areas are also
+known by the names the field writes for them (``app/reference/data/pcode_names.csv``:
+Haiti's départements in French, ...). A name that fits two codes is ambiguous and refused,
+never guessed; a name that fits none is refused with the closest names as a hint, closest
+first.
 """
 
 import contextlib
@@ -24,6 +28,9 @@ from app.sectors import service as sectors
 
 # Sheets repeat the same few names on thousands of rows: each is looked up once.
 _CACHED = 65536
+_HINT_CUTOFF = 0.75
+# What a p-code looks like, as against a name: letters, then digits.
+_PCODE = re.compile(r"^[A-Z]{2,3}[0-9]{1,9}$")
 
 
 class Unresolved(ValueError):
@@ -52,8 +59,20 @@ def normalise(text: str) -> str:
     return " ".join(_EXPANSIONS.get(w, w) for w in re.findall(r"[a-z0-9]+", ascii_text))
 
 
+# The points of the compass in the other languages sheets are written in: COD names say
+# "North-West" where Haiti's offices write "Nord-Ouest" and Latin America's "Noroeste".
+_COMPASS = {
+    "nord": "north", "norte": "north", "sud": "south", "sur": "south", "sul": "south",
+    "est": "east", "este": "east", "leste": "east", "ouest": "west", "oeste": "west",
+    "nordeste": "north east", "noreste": "north east", "noroeste": "north west",
+    "nordouest": "north west", "nordest": "north east", "sudeste": "south east",
+    "sureste": "south east", "sudoeste": "south west", "suroeste": "south west",
+    "sudest": "south east", "sudouest": "south west", "centro": "centre", "center": "centre",
+}  # fmt: skip
+
+
 def _loose(text: str) -> str:
-    words = normalise(text).split()
+    words = " ".join(_COMPASS.get(w, w) for w in normalise(text).split()).split()
     kept = sorted({w for w in words if w not in _NOISE})
     return " ".join(kept) if kept else " ".join(words)
 
@@ -87,11 +106,29 @@ class NameIndex:
         return None
 
     def hint(self, text: str) -> str:
-        close = difflib.get_close_matches(normalise(text), list(self.exact), n=1, cutoff=0.75)
-        if not close:
+        """The codes whose names come closest, closest first (each name compared as written
+        and loosely, as ``find`` compares them)."""
+        scores: dict[str, float] = {}
+        for index, key in ((self.exact, normalise(text)), (self.loose, _loose(text))):
+            matcher = difflib.SequenceMatcher(b=key, autojunk=False)
+            for name, codes in index.items():
+                matcher.set_seq1(name)
+                if (
+                    matcher.real_quick_ratio() < _HINT_CUTOFF
+                    or matcher.quick_ratio() < _HINT_CUTOFF
+                ):
+                    continue
+                score = matcher.ratio()
+                if score >= _HINT_CUTOFF:
+                    for code in codes:
+                        scores[code] = max(scores.get(code, 0.0), score)
+        if not scores:
             return ""
-        codes = sorted(self.exact[close[0]])
-        return "; did you mean " + " or ".join(f"{self.display[c]} ({c})" for c in codes) + "?"
+        ranked = sorted(scores, key=lambda c: (-scores[c], c))[:2]
+        best = scores[ranked[0]]
+        # A second name only when it is about as close as the first.
+        ranked = [c for c in ranked if scores[c] >= best - 0.05]
+        return "; did you mean " + " or ".join(f"{self.display[c]} ({c})" for c in ranked) + "?"
 
 
 # --- countries -------------------------------------------------------------------------
@@ -158,8 +195,13 @@ def _areas_under(parent: str, level: int) -> NameIndex:
             for admin1 in reference.children_of(parent)
             for area in reference.children_of(admin1.code)
         )
+    also = reference.field_names()
+    areas = list(areas)
     for area in areas:
         index.add(area.name, area.code)
+    for area in areas:
+        for name in also.get(area.code, ()):
+            index.add(name, area.code)
     return index
 
 
@@ -179,6 +221,29 @@ def admin_area(text: str, *, country: str, level: int, admin1: str | None = None
     if not index.exact:
         raise Unresolved(f"{text!r}: there are no admin{level} p-codes for {where}")
     raise Unresolved(f"{text!r} is not an admin{level} name or p-code of {where}{index.hint(text)}")
+
+
+def looks_like_pcode(text: str) -> bool:
+    return bool(_PCODE.match(text.strip().upper()))
+
+
+@lru_cache(maxsize=_CACHED)
+def current_pcode(text: str, *, country: str, level: int) -> str | None:
+    """The current p-code of a code from an earlier version of a country's dataset, where
+    the change was systematic: the country's prefix written as its ISO 3166-1 alpha-2
+    code where the current dataset writes alpha-3, or the other way round (Chad's DTM rows
+    say TD07 and TD0703 for TCD07 and TCD0703)."""
+    code = text.strip().upper()
+    areas = reference.admin_areas()
+    iso2 = reference.iso2_of(country)
+    if iso2 is None:
+        return None
+    for old, new in ((iso2, country), (country, iso2)):
+        if code.startswith(old) and not code.startswith(new):
+            found = areas.get(new + code[len(old) :])
+            if found is not None and found.country == country and found.level == level:
+                return found.code
+    return None
 
 
 # --- sectors, divisions, phases --------------------------------------------------------

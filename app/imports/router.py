@@ -7,7 +7,7 @@ from app.db import SessionDep
 from app.errors import problem_responses
 from app.idempotency.dependencies import IdempotencyDep
 from app.imports import service as imports
-from app.imports.dependencies import UploadDep
+from app.imports.dependencies import FILE_FIELD, MULTIPART_MEDIA_TYPE, UploadDep
 from app.imports.schemas import SHEET_CSV_EXAMPLE, ImportOptions, ImportRead
 from app.imports.sheets import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 
@@ -16,10 +16,18 @@ router = APIRouter(prefix="/imports", tags=["imports"], responses=problem_respon
 _SHEET_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "The sheet itself, as the whole body.",
+        "description": "The sheet itself, as the whole body, or as the file field `file` "
+        "of a multipart form (as a browser uploads it).",
         "content": {
             CSV_MEDIA_TYPE: {"schema": {"type": "string"}, "example": SHEET_CSV_EXAMPLE},
             XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            MULTIPART_MEDIA_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+                    "required": [FILE_FIELD],
+                }
+            },
         },
     }
 }
@@ -41,11 +49,14 @@ def import_sheet(
     """Import a 5W sheet: one row per sitrep line, rows grouped into sitreps by country,
     crisis and period. Field officers import for their own countries.
 
-    **The body is the file itself** (not a multipart form): `Content-Type: text/csv` for a
-    CSV, with or without an HXL hashtag row (UTF-8, Windows-1252 or Latin-1; `,`, `;` or
-    tab between cells), or `application/vnd.openxmlformats-officedocument.spreadsheetml.sheet`
-    for an XLSX workbook (its active sheet). For example:
+    **The body is the file itself**: `Content-Type: text/csv` for a CSV, with or without an
+    HXL hashtag row (UTF-8, Windows-1252 or Latin-1; `,`, `;` or tab between cells), or
+    `application/vnd.openxmlformats-officedocument.spreadsheetml.sheet` for an XLSX
+    workbook (its active sheet). For example:
     `curl --data-binary @5w.csv -H 'Content-Type: text/csv' .../api/v1/imports?dry_run=true`.
+    A browser form may send it as `multipart/form-data` instead, the file in the field
+    `file` (`curl -F file=@5w.xlsx ...`; its file name tells CSV from XLSX); the options
+    stay query parameters.
 
     Columns are named as the fields of `POST /api/v1/sitreps` (`country`, `period_start`,
     `sector`, `admin1`, `people_reached`, `women`, indicator names, ...) or tagged with
@@ -63,7 +74,24 @@ def import_sheet(
     numbers it), `column` and `reason`; each sitrep's rows, lines and outcome; the ids
     created. A sitrep with any bad row is refused whole; the others are written, unless
     `strict=true`, which writes nothing at all when anything is refused. `dry_run=true`
-    checks everything, slot conflicts included, and writes nothing. A file that cannot be
+    checks everything, slot conflicts included, and writes nothing.
+
+    **Importing again.** `mode=create` (the default) refuses a sitrep of the sheet that a
+    live sitrep already holds (same country, crisis and period, a slot in common) with a
+    409. `mode=upsert` amends such a sitrep as a new revision when a figure changed
+    (`changes` lists each line, field, old and new), leaves it alone when none did
+    (`unchanged`), and creates the others; `mode=update` amends and refuses (404) what
+    matches nothing. So an updated sheet can be imported again and again. The report counts
+    `created`, `amended`, `unchanged`, `refused` and `rows_skipped`; a dry run's counts are
+    what the real run will do.
+
+    **What the figures mean** is declared, never guessed: `figures=new` (the people column
+    counts people reached for the first time this year), `period` (everyone reached in the
+    period) or `cumulative` (everyone reached since 1 January). A sheet that reports a slot
+    for several periods without a column of new or cumulative people is a 422 until
+    `figures` says; with `figures=period` the report's `notes` warn where monthly figures
+    add up to the year. A p-code of an earlier dataset version (Chad's `TD07` for `TCD07`)
+    is taken as the current one, and noted. A file that cannot be
     read at all, or lacks a needed column, is a 422; another content type a 415. With an
     `Idempotency-Key` a retried import answers as the first did."""
     report = imports.run(session, upload=upload, options=options, user=user)

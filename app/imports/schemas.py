@@ -1,7 +1,7 @@
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -24,6 +24,28 @@ SDN,2024-02-01,2024-02-29,wash,hod,response,North Darfur,Al Fasher,2500,800,700,
 COLUMN_MAPPING = re.compile(r"^\s*(?P<field>[A-Za-z0-9_]+)\s*=\s*(?P<column>\S.*?)\s*$")
 # "COLUMN~TEXT" (the cell contains TEXT) or "COLUMN=TEXT" (the cell is TEXT).
 ROW_FILTER = re.compile(r"^\s*(?P<column>[^~=]*?\S)\s*(?P<op>[~=])\s*(?P<text>\S.*?)\s*$")
+
+
+class Mode(StrEnum):
+    """What to do with a sheet's sitrep that matches a live one (same country, crisis and
+    period, sharing a slot): ``create`` refuses it (409, as a second submission would be),
+    ``update`` amends it and refuses sitreps that match nothing, ``upsert`` amends what
+    matches and creates the rest."""
+
+    create = "create"
+    update = "update"
+    upsert = "upsert"
+
+
+class Figures(StrEnum):
+    """What the people_reached column counts (DOMAIN.md): ``new`` people reached for the
+    first time this year (people_reached_new too); ``period`` everyone reached in the
+    period, some perhaps reached before (people_reached_new absent); ``cumulative`` everyone
+    reached since 1 January up to the period's end (people_reached_cumulative)."""
+
+    new = "new"
+    period = "period"
+    cumulative = "cumulative"
 
 
 class Combine(StrEnum):
@@ -78,6 +100,20 @@ class ImportOptions(RequestModel):
         "whose cell is TEXT (case and accents ignored); other rows are skipped (repeatable; "
         "all must hold).",
     )
+    mode: Mode = Field(
+        default=Mode.create,
+        description="'create' (default): a sitrep of the sheet that a live sitrep already "
+        "holds (same country, crisis and period, a slot in common) is refused (409); "
+        "'update': such sitreps are amended (a new revision, only when a figure changed) "
+        "and the others refused; 'upsert': amended, and the others created.",
+    )
+    figures: Figures | None = Field(
+        default=None,
+        description="What the people_reached column counts: 'new' (people reached for the "
+        "first time this year), 'period' (everyone reached in the period) or 'cumulative' "
+        "(everyone reached since 1 January). Required when the sheet gives a slot several "
+        "periods and has no column of new or cumulative people.",
+    )
     combine: Combine = Field(
         default=Combine.refuse,
         description="Rows of one sitrep for the same slot: 'refuse' them (default), keep "
@@ -96,8 +132,32 @@ class ImportProblem(BaseModel):
     status: int | None = Field(
         default=None,
         description="For a refused row, the status of its problem (422; 403 or 409 when its "
-        "sitrep was refused for permission or a slot already reported); none when skipped.",
+        "sitrep was refused for permission or a slot already reported; 404 when mode=update "
+        "found no sitrep to update; 412 when the sitrep changed during the import); none "
+        "when skipped.",
     )
+
+
+class ImportNote(BaseModel):
+    """Something the import did that the sheet did not say in so many words: a p-code of an
+    earlier dataset version taken as the current one, or figures that may count people
+    twice. ``rows`` are the rows it concerns."""
+
+    kind: Literal["pcode", "figures"]
+    rows: list[int]
+    column: str | None
+    note: str
+
+
+class ImportedChange(BaseModel):
+    """How an amended sitrep differs from its previous revision: a figure of a line that
+    changed (``field``, ``old``, ``new``), a line added or a line removed."""
+
+    line: str = Field(description="sector/division/phase at admin2, admin1 or country-wide")
+    change: Literal["changed", "added", "removed"]
+    field: str | None = None
+    old: Any = None
+    new: Any = None
 
 
 class ImportedLine(BaseModel):
@@ -109,13 +169,18 @@ class ImportedLine(BaseModel):
     admin2: str | None
     people_reached: int
     people_reached_new: int | None
+    people_reached_cumulative: int | None = None
     people_targeted: int | None
 
 
 class ImportedSitrep(BaseModel):
-    """One sitrep made of rows of the sheet. ``outcome`` is ``created``; ``valid`` when it
-    would have been created but nothing was written (a dry run, or a strict import with a
-    problem elsewhere); or ``refused``, with the problem."""
+    """One sitrep made of rows of the sheet. ``action`` is what the import does with it,
+    the same in a dry run as in the real run: ``create`` it, ``amend`` the live sitrep it
+    matches (``changes`` lists how), leave it ``unchanged`` (it matches a live sitrep with
+    the same figures), or ``refuse`` it (with the problem). ``outcome`` is what happened:
+    ``created``, ``amended``, ``unchanged``, ``refused``, or ``valid`` when it would have
+    been created or amended but nothing was written (a dry run, or a strict import with a
+    problem elsewhere)."""
 
     country: str
     crisis_id: int | None
@@ -123,9 +188,13 @@ class ImportedSitrep(BaseModel):
     period_end: date
     rows: list[int]
     lines: list[ImportedLine]
-    outcome: Literal["created", "valid", "refused"]
+    action: Literal["create", "amend", "unchanged", "refuse"]
+    outcome: Literal["created", "amended", "unchanged", "valid", "refused"]
     status: int
-    sitrep_id: int | None = None
+    sitrep_id: int | None = Field(
+        default=None, description="The sitrep created, amended or matched unchanged."
+    )
+    changes: list[ImportedChange] = Field(default_factory=list)
     problem: Problem | None = None
 
 
@@ -138,14 +207,20 @@ class ImportRead(BaseModel):
                     "hxl": False,
                     "dry_run": True,
                     "strict": False,
+                    "mode": "create",
+                    "figures": None,
                     "written": False,
                     "rows": 2,
                     "rows_skipped": 0,
                     "sitreps": 1,
                     "accepted": 1,
                     "refused": 0,
+                    "created": 1,
+                    "amended": 0,
+                    "unchanged": 0,
                     "lines": 2,
                     "created_sitrep_ids": [],
+                    "amended_sitrep_ids": [],
                     "columns": {
                         "country": "country",
                         "period_start": "period_start",
@@ -163,6 +238,7 @@ class ImportRead(BaseModel):
                     },
                     "problems": [],
                     "skipped": [],
+                    "notes": [],
                     "results": [
                         {
                             "country": "SDN",
@@ -180,6 +256,7 @@ class ImportRead(BaseModel):
                                     "admin2": None,
                                     "people_reached": 1200,
                                     "people_reached_new": None,
+                                    "people_reached_cumulative": None,
                                     "people_targeted": None,
                                 },
                                 {
@@ -191,12 +268,15 @@ class ImportRead(BaseModel):
                                     "admin2": "SD02114",
                                     "people_reached": 2500,
                                     "people_reached_new": None,
+                                    "people_reached_cumulative": None,
                                     "people_targeted": None,
                                 },
                             ],
+                            "action": "create",
                             "outcome": "valid",
                             "status": 201,
                             "sitrep_id": None,
+                            "changes": [],
                             "problem": None,
                         }
                     ],
@@ -209,15 +289,24 @@ class ImportRead(BaseModel):
     hxl: bool
     dry_run: bool
     strict: bool
+    mode: Mode
+    figures: Figures | None
     written: bool = Field(description="Whether any sitrep was written.")
     rows: int = Field(description="Rows of data read (blank rows aside).")
-    rows_skipped: int
+    rows_skipped: int = Field(description="Rows skipped (listed in skipped).")
     sitreps: int
-    accepted: int
+    accepted: int = Field(description="Sitreps created, amended or unchanged.")
     refused: int
+    created: int = Field(
+        description="Sitreps created (in a dry run: that the real run would create)."
+    )
+    amended: int = Field(description="Sitreps amended (in a dry run: that would be).")
+    unchanged: int = Field(description="Sitreps that match a live one with the same figures.")
     lines: int
     created_sitrep_ids: list[int]
+    amended_sitrep_ids: list[int]
     columns: dict[str, str] = Field(description="Which column each field was read from.")
     problems: list[ImportProblem]
     skipped: list[ImportProblem]
+    notes: list[ImportNote]
     results: list[ImportedSitrep]

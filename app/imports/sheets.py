@@ -80,7 +80,8 @@ def format_of(upload: Upload) -> FileFormat:
         if media_type not in MEDIA_TYPES:
             raise UnsupportedMediaType(
                 f"Send the sheet as the request body with Content-Type {' or '.join(MEDIA_TYPES)}"
-                f", not {media_type or 'no type'}."
+                f" (or as the file field 'file' of a multipart/form-data form), not "
+                f"{media_type or 'no type'}."
             )
         return MEDIA_TYPES[media_type]
     suffix = PurePath(upload.name or "").suffix.lower()

@@ -131,6 +131,32 @@ def admin_areas() -> dict[str, AdminArea]:
 
 
 @lru_cache
+def field_names() -> dict[str, tuple[str, ...]]:
+    """Other names of admin areas, as field offices write them (data/pcode_names.csv, see
+    data/PROVENANCE.md), by p-code."""
+    found: dict[str, list[str]] = {}
+    with (DATA_DIR / "pcode_names.csv").open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            found.setdefault(row["pcode"], []).append(row["name"])
+    return {code: tuple(names) for code, names in found.items()}
+
+
+@lru_cache
+def _iso2_codes() -> dict[str, str]:
+    with (DATA_DIR / "countries.csv").open(encoding="utf-8-sig", newline="") as f:
+        return {
+            row["ISO 3166-1 Alpha 3-Codes"].strip(): row["ISO 3166-1 Alpha 2-Codes"].strip()
+            for row in csv.DictReader(f)
+            if row["ISO 3166-1 Alpha 3-Codes"].strip() and row["ISO 3166-1 Alpha 2-Codes"].strip()
+        }
+
+
+def iso2_of(country: str) -> str | None:
+    """A country's ISO 3166-1 alpha-2 code."""
+    return _iso2_codes().get(country)
+
+
+@lru_cache
 def _admin_areas_by_parent() -> dict[str, list[AdminArea]]:
     children: dict[str, list[AdminArea]] = {}
     for area in admin_areas().values():

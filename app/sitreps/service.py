@@ -185,18 +185,52 @@ def submit_each(
     the sitrep, or the problem (422 locations as in a single submission), of each in turn."""
     for item in items:
         try:
-            try:
-                data = SitrepCreate.model_validate(item)
-            except PydanticValidationError as exc:
-                raise validation_failed(
-                    [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-                ) from None
+            data = validated(item)
             with session.begin_nested():
                 sitrep = submit(session, data=data, user=user)
         except AppError as exc:
             yield None, exc
             continue
         yield sitrep, None
+
+
+def validated(item: Any) -> SitrepCreate:
+    """A sitrep document (as POST /api/v1/sitreps takes it) read, or a ValidationFailed
+    with every problem located in the body."""
+    try:
+        return SitrepCreate.model_validate(item)
+    except PydanticValidationError as exc:
+        raise validation_failed(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        ) from None
+
+
+def live_for_period(
+    session: Session, *, country: str, crisis_id: int | None, period_start: date, period_end: date
+) -> list[tuple[Sitrep, list[SitrepLine], str | None]]:
+    """The live sitreps of a country and crisis for exactly this period, oldest first, each
+    with its live lines and the narrative of its latest revision."""
+    found = session.execute(
+        _current_query()
+        .where(
+            Sitrep.status == SitrepStatus.submitted.value,
+            Sitrep.country == country,
+            Sitrep.crisis_id.is_(None) if crisis_id is None else Sitrep.crisis_id == crisis_id,
+            Sitrep.period_start == period_start,
+            Sitrep.period_end == period_end,
+        )
+        .order_by(Sitrep.id)
+    ).all()
+    if not found:
+        return []
+    lines: dict[int, list[SitrepLine]] = {sitrep.id: [] for sitrep, _, _ in found}
+    for line in session.scalars(
+        select(SitrepLine)
+        .where(SitrepLine.sitrep_id.in_(list(lines)), LIVE_LINE)
+        .order_by(SitrepLine.id)
+    ):
+        lines[line.sitrep_id].append(line)
+    return [(sitrep, lines[sitrep.id], revision.narrative) for sitrep, revision, _ in found]
 
 
 def _relocated(exc: ValidationFailed, index: int) -> ValidationFailed:
@@ -552,7 +586,7 @@ def _checked_lines(session: Session, data: SitrepCreate) -> list[dict[str, Any]]
                 )
             )
         seen.setdefault(key, i)
-        lines.append(_line_columns(line, key))
+        lines.append(line_columns(line, key))
     if problems:
         raise ValidationFailed(problems)
     return lines
@@ -667,7 +701,8 @@ def _line_problems(data: SitrepCreate, line: LineIn) -> list[tuple[Loc, str]]:
     return problems
 
 
-def _line_columns(line: LineIn, key: str) -> dict[str, Any]:
+def line_columns(line: LineIn, key: str) -> dict[str, Any]:
+    """A line as the columns of SitrepLine it is stored in."""
     sector = sectors.SECTORS[line.sector]
     indicators: dict[str, Any] = {}
     for name, value in line.indicators.items():
