@@ -373,6 +373,7 @@ def test_field_totals_only_own_countries(world: World) -> None:
             "people_reached_unique": 400,
             "people_reached_in_periods": 1000,
             "people_targeted": 0,
+            "people_targeted_unique": 0,
             "lines": 1,
         }
     ]
