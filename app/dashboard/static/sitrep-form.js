@@ -868,7 +868,11 @@ async function main() {
     // An answer that arrived by itself (a retry of the outbox) for what the page shows.
     if (id && id === outcomeId && !(record && record.id === id)) {
       const fresh = await store.getRecord(id);
-      if (fresh) showOutcome(fresh);
+      if (fresh) {
+        showOutcome(fresh);
+        // The "waiting in the outbox" notice above the form holds no longer once it has an answer.
+        if (fresh.state !== "waiting" && fresh.state !== "sending") status("");
+      }
     }
   });
   const params = new URLSearchParams(location.search);
