@@ -558,6 +558,13 @@ def test_multipart_xlsx_and_problems(dtm: Api) -> None:
     assert "is text, not a file" in assert_problem(text_field, 422)["errors"][0]["msg"]
     form = dtm.post(IMPORTS, params=params, data={"file": "country\nTCD\n"})
     assert_problem(form, 415)  # a form without files is not a multipart upload
+    garbage = dtm.post(
+        IMPORTS,
+        params=params,
+        content=b"garbage",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert "the multipart form cannot be read" in assert_problem(garbage, 422)["errors"][0]["msg"]
     assert_problem(post_sheet(dtm, b"{}", content_type="application/json"), 415)
 
 
