@@ -15,10 +15,9 @@
 /* global SHELL */
 
 import { flush } from "./static/outbox.js";
-import { KEPT_TOKEN, deviceGet, deviceSet } from "./static/store.js";
+import { DATA_CACHE, KEPT_TOKEN, deviceGet, forgetDevice } from "./static/store.js";
 
 const SHELL_CACHE = `ct-shell-${SHELL.version}`;
-const DATA_CACHE = "ct-data-v1";
 const NETWORK_WAIT_MS = 6000;
 const SHELL_PATHS = new Set(Object.keys(SHELL.files));
 const DATA = /^\/api\/v1\/(me|sectors|divisions|phases|countries|countries\/[A-Z]{3}\/admin-areas|crises|sitreps)$/;
@@ -45,13 +44,9 @@ self.addEventListener("activate", (event) => {
   );
 });
 
-// Signing out (every page's top bar goes to /dashboard/sign-in, with no ?next=) forgets
-// what this device kept for the user: the token of "keep me signed in", and the copies of
-// their data. (A page that merely needs a sign-in adds ?next=.)
-async function forgetUser() {
-  await deviceSet(KEPT_TOKEN, null);
-  await caches.delete(DATA_CACHE);
-}
+// Signing out forgets what this device kept for the user (api.signOut does it in the page;
+// this catches a sign-out page opened by hand: every top bar goes to /dashboard/sign-in with
+// no ?next=, a page that merely needs a sign-in adds ?next=).
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
@@ -59,7 +54,7 @@ self.addEventListener("fetch", (event) => {
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   if (request.mode === "navigate" && url.pathname === "/dashboard/sign-in" && !url.searchParams.has("next")) {
-    event.waitUntil(forgetUser());
+    event.waitUntil(forgetDevice());
   }
   if (SHELL_PATHS.has(url.pathname)) {
     event.respondWith(fromShell(request, url));

@@ -3,6 +3,7 @@
 // dashboard has always used.
 
 import { lang } from "./i18n.js";
+import { forgetDevice } from "./store.js";
 
 export const API = "/api/v1";
 const TOKEN = "crisis-tracker.token";
@@ -28,10 +29,17 @@ export function signIn(value, me) {
   sessionStorage.setItem(ME, JSON.stringify(me));
 }
 
-export function signOut() {
+/** Forgets the token of this tab, and what the device kept for the user ("keep me signed
+ * in", the service worker's copies of their data), so that a shared device keeps nothing. */
+export async function signOut() {
   sessionStorage.removeItem(TOKEN);
   sessionStorage.removeItem(ME);
   sessionStorage.removeItem(REFERENCE);
+  try {
+    await forgetDevice();
+  } catch (_) {
+    // no IndexedDB or Cache Storage here (a private window): nothing was kept
+  }
 }
 
 export function goToSignIn() {
@@ -77,7 +85,7 @@ export async function request(method, path, options = {}) {
     }
   }
   if (response.status === 401 && !bearer && !stayOn401) {
-    signOut();
+    await signOut();
     goToSignIn();
   }
   if (!response.ok) throw new ApiError(response.status, answer, response.headers);

@@ -35,3 +35,10 @@ export function figure(tag, value, attrs) {
   const given = attrs || {};
   return el(tag, { ...given, dataset: { ...(given.dataset || {}), value } }, fmtNumber(value));
 }
+
+/** Shows a message in the page's status line (the #status element, role=status), or clears
+ * it; `kind` ("error", ...) styles the notice. */
+export function status(message, kind = "") {
+  const node = $("status");
+  if (node) node.replaceChildren(message ? el("div", { class: `notice ${kind}` }, message) : "");
+}

@@ -3,7 +3,6 @@
 // by itself.
 
 import * as api from "./api.js";
-import { el, $ } from "./dom.js";
 import { lang, translatePage } from "./i18n.js";
 import * as outbox from "./outbox.js";
 import { adminAreas, crisesOf, loadReference } from "./form-reference.js";
@@ -12,11 +11,6 @@ import * as store from "./store.js";
 import "./form-messages.js";
 
 const WARMED = "crisis-tracker.offline-copy";
-
-export function status(message, kind = "") {
-  const node = $("status");
-  if (node) node.replaceChildren(message ? el("div", { class: `notice ${kind}` }, message) : "");
-}
 
 /** The token kept on this device, if the user chose "keep me signed in": {token, me}. */
 export async function keptSignIn() {

@@ -4,9 +4,9 @@
 // reason).
 
 import * as api from "./api.js";
-import { $, el } from "./dom.js";
+import { $, el, status } from "./dom.js";
 import { fmtDate, fmtNumber, t } from "./i18n.js";
-import { keepSignedIn, keptSignIn, loaded, runOutbox, start, status } from "./form-page.js";
+import { keepSignedIn, keptSignIn, loaded, runOutbox, start } from "./form-page.js";
 import * as outbox from "./outbox.js";
 import { describePeriod, outcome, stateBadge } from "./outbox-view.js";
 import * as store from "./store.js";

@@ -4,17 +4,10 @@
 
 import { ApiError } from "./api.js";
 import "./dashboard-messages.js";
-import { $, el } from "./dom.js";
+import { $, el, status } from "./dom.js";
 import { lang, t, translatePage } from "./i18n.js";
 import { mountTopbar } from "./shell.js";
 import { filters, pageHref } from "./url-state.js";
-
-/** Shows a message in the page's status line (role=status), or clears it. */
-export function status(message, kind) {
-  const node = $("status");
-  if (!node) return;
-  node.replaceChildren(message ? el("div", { class: `notice ${kind || ""}` }, message) : "");
-}
 
 /** What to tell the user about an error, in their language. The API's own detail is shown
  * when it is written in the page's language (Content-Language, English by default). */

@@ -80,8 +80,8 @@ function render(header, page, user) {
             {
               type: "button",
               id: "sign-out",
-              onclick: () => {
-                signOut();
+              onclick: async () => {
+                await signOut();
                 location.assign("/dashboard/sign-in");
               },
             },

@@ -1,9 +1,9 @@
 // Checks the token against /api/v1/me, keeps it for this tab, and goes where the user was.
 
 import { get, signIn } from "./api.js";
-import { $ } from "./dom.js";
 import { t, translatePage } from "./i18n.js";
-import { errorMessage, status } from "./page.js";
+import { $, status } from "./dom.js";
+import { errorMessage } from "./page.js";
 import { mountTopbar } from "./shell.js";
 
 translatePage();

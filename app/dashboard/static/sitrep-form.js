@@ -7,8 +7,8 @@
 
 import * as api from "./api.js";
 import { fmtDate, fmtNumber, has, t } from "./i18n.js";
-import { $, el } from "./dom.js";
-import { loaded, runOutbox, start, status } from "./form-page.js";
+import { $, el, status } from "./dom.js";
+import { loaded, runOutbox, start } from "./form-page.js";
 import * as outbox from "./outbox.js";
 import { holdingSitrep, outcome, stateBadge } from "./outbox-view.js";
 import { adminAreas, crisesOf, loadReference } from "./form-reference.js";

@@ -115,3 +115,13 @@ export async function deviceSet(name, value) {
   const device = await store("device", "readwrite");
   await done(value === null ? device.delete(name) : device.put(value, name));
 }
+
+// The service worker's copies of the user's data (sw.js), in the Cache Storage.
+export const DATA_CACHE = "ct-data-v1";
+
+/** Forgets what this device keeps for the user who signs out (or whose token is refused):
+ * the token of "keep me signed in", and the copies of their data. */
+export async function forgetDevice() {
+  await deviceSet(KEPT_TOKEN, null);
+  if (globalThis.caches) await caches.delete(DATA_CACHE);
+}

@@ -4,9 +4,9 @@
 // the check, so a retried import answers as the first did instead of importing twice.
 
 import * as api from "./api.js";
-import { $, el } from "./dom.js";
+import { $, el, status } from "./dom.js";
 import { fmtDate, fmtNumber, has, t } from "./i18n.js";
-import { loaded, start, status } from "./form-page.js";
+import { loaded, start } from "./form-page.js";
 import { loadReference } from "./form-reference.js";
 import * as store from "./store.js";
 
