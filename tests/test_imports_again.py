@@ -489,6 +489,31 @@ def test_rowca_cumulative_the_years_reach_is_the_last_months_figure(mali: Api, h
     assert counts(again) == (0, 0, 2, 0)
 
 
+def test_a_corrected_cumulative_sheet_is_amended_whatever_the_order_of_its_rows(
+    dtm: Api, hq: Api
+) -> None:
+    """January's year-to-date figure raised above February's old one: January alone would
+    be a 409 until February is amended too, so the import tries it again after February."""
+    header = "country,period_start,period_end,sector,division,phase,admin1,people_reached,"
+    header += "people_reached_cumulative\n"
+
+    def sheet(january: int, february: int) -> str:
+        return (
+            header
+            + f"TCD,2024-01-01,2024-01-31,cccm,hod,response,TCD07,{january},{january}\n"
+            + f"TCD,2024-02-01,2024-02-29,cccm,hod,response,TCD07,300,{february}\n"
+        )
+
+    assert imported(post_sheet(dtm, sheet(800, 1100)))["created"] == 2
+    params = [("mode", "upsert")]
+    check = imported(post_sheet(dtm, sheet(1200, 1500), params=[*params, ("dry_run", "true")]))
+    report = imported(post_sheet(dtm, sheet(1200, 1500), params=params))
+    assert report["problems"] == [] and (report["amended"], report["refused"]) == (2, 0)
+    assert [r["action"] for r in check["results"]] == [r["action"] for r in report["results"]]
+    totals = hq.get("/api/v1/totals", params={"country": "TCD", "year": 2024}).json()["rows"]
+    assert [(r["people_reached"], r["people_reached_in_periods"]) for r in totals] == [(1500, 1500)]
+
+
 def test_one_period_a_year_needs_no_figures(dtm: Api) -> None:
     sheet = as_csv(
         [

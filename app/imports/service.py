@@ -238,12 +238,26 @@ def _submit(
     ready = [draft for draft in drafts if not draft.problems]
     everything = session.begin_nested()
     try:
+        pending = ready
         for done, draft in enumerate(ready, 1):
             _write(session, draft, user=user, mode=options.mode)
-            if draft.error is not None:
-                draft.problems += _rows_of_problem(draft.error, draft, layout)
             if progress is not None:
                 progress("sitreps", done, len(ready))
+        # A conflict may come from the order of the sheet's rows alone: a corrected sheet
+        # raises January's year-to-date figure above February's before February is amended
+        # too, or moves a slot from one period's sitrep to another's. Such sitreps are
+        # tried again once the others are written, for as long as that lets one more in.
+        while True:
+            conflicts = [d for d in pending if isinstance(d.error, Conflict)]
+            if not conflicts or len(conflicts) == len(pending):
+                break
+            for draft in conflicts:
+                draft.error = None
+                _write(session, draft, user=user, mode=options.mode)
+            pending = conflicts
+        for draft in ready:
+            if draft.error is not None:
+                draft.problems += _rows_of_problem(draft.error, draft, layout)
         clean = clean and not any(draft.problems for draft in drafts)
         keep = not options.dry_run and (clean or not options.strict)
         if keep:
