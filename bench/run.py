@@ -308,8 +308,8 @@ def measure_totals(results: Results, raw: Raw, client: Http, runs: int) -> str:
         scratch = timed(lambda s=lines_sql: raw.rows(s), max(3, runs // 10), warmup=1)  # type: ignore[misc]
         shown = orjson.loads(client.get(f"{API}/totals", **params))["rows"]
         http_numbers = [tuple(r[f] for f in totals.FIGURES) for r in shown]
-        recount = [tuple(int(v) for v in r[-5:]) for r in raw.rows(lines_sql)]
-        cells = [tuple(int(v) for v in r[-5:]) for r in raw.rows(cells_sql)]
+        recount = [tuple(int(v) for v in r[-len(totals.FIGURES) :]) for r in raw.rows(lines_sql)]
+        cells = [tuple(int(v) for v in r[-len(totals.FIGURES) :]) for r in raw.rows(cells_sql)]
         equal = http_numbers == recount == cells
         results.add(
             "totals",
