@@ -14,9 +14,18 @@ class Settings(BaseSettings):
     # Unset means an embedded SQLite file in ``data_dir``.
     database_url: str | None = None
     data_dir: Path = Path("data")
-    # How long a request waits to connect to PostgreSQL, or for a pooled connection, in
-    # seconds: with the database down, requests fail this fast.
+    # How long a request waits to connect to PostgreSQL, in seconds: with the database
+    # down, requests fail this fast.
     database_timeout: float = Field(default=2.0, gt=0)
+    # Database connections of each server process: pool_size kept open, up to
+    # pool_max_overflow more under load. As many API requests are at work at once in a
+    # process; the others wait their turn, up to pool_timeout seconds, then get a 503 that
+    # says the service is busy (app.admission). One caller holds at most
+    # max_requests_per_caller of the places (default: half of them).
+    pool_size: int = Field(default=5, ge=1)
+    pool_max_overflow: int = Field(default=10, ge=0)
+    pool_timeout: float = Field(default=30.0, gt=0)
+    max_requests_per_caller: int | None = Field(default=None, ge=1)
     # How long an SQLite writer waits for another to finish, in seconds. Writers queue
     # rather than fail; this bounds the queue.
     sqlite_busy_timeout: float = Field(default=30.0, gt=0)
@@ -76,6 +85,16 @@ class Settings(BaseSettings):
             if not (url or "").startswith("postgresql"):
                 raise ValueError(f"a read replica needs PostgreSQL; {name} is not a PostgreSQL URL")
         return self
+
+    @property
+    def pool_capacity(self) -> int:
+        return self.pool_size + self.pool_max_overflow
+
+    @property
+    def per_caller_capacity(self) -> int:
+        return min(
+            self.pool_capacity, self.max_requests_per_caller or max(1, self.pool_capacity // 2)
+        )
 
     @property
     def effective_database_url(self) -> str:

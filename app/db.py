@@ -83,6 +83,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             parsed,
             connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout},
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_max_overflow,
+            pool_timeout=settings.pool_timeout,
         )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
@@ -104,7 +107,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(
         parsed,
         pool_pre_ping=True,
-        pool_timeout=settings.database_timeout,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_max_overflow,
+        pool_timeout=settings.pool_timeout,
         connect_args=connect_args,
     )
 

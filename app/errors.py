@@ -342,11 +342,42 @@ def _has_valid_token(request: Request) -> bool:
         return auth.authenticate_header(session, authorization=authorization) is not None
 
 
+# PostgreSQL's answers to writers that met each other (a deadlock it broke, a
+# serialization failure): the database is up, and the same request can be sent again.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        logger.warning("write met another and was rolled back: %s", exc.__class__.__name__)
+        return problem_response(
+            503,
+            _(
+                "This write met another one at the same time and was undone, with nothing "
+                "stored; send it again (with the same Idempotency-Key)."
+            ),
+            type_=ServiceUnavailable.type,
+            headers={"Retry-After": "1"},
+        )
     logger.warning("database unavailable: %s", exc.__class__.__name__)
     return problem_response(
         503,
         _("The database is not answering; try again shortly."),
+        type_=ServiceUnavailable.type,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _pool_busy(_request: Request, exc: Exception) -> JSONResponse:
+    # Admission (app.admission) keeps requests at work within the pool's size, so this
+    # means connections held outside requests (commands, a long export) took them all.
+    logger.warning("no database connection came free: %s", exc)
+    return problem_response(
+        503,
+        _(
+            "The service is busy: every database connection stayed in use. The database is "
+            "up; try again shortly."
+        ),
         type_=ServiceUnavailable.type,
         headers={"Retry-After": "5"},
     )
@@ -398,5 +429,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _pool_busy)
     app.add_exception_handler(Exception, _unexpected)

@@ -2,11 +2,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import metrics
+from app.admission import AdmissionMiddleware
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.clusters.router import router as clusters_router
@@ -46,6 +48,9 @@ Authenticate with `Authorization: Bearer <token>` (tokens come from
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     metrics.watch_pool(get_engine())  # makes the engine object; connects to nothing yet
+    # Every request admitted at once (app.admission) has a thread when it needs one.
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = max(limiter.total_tokens, 2 * get_settings().pool_capacity)
     # Built from the OpenAPI document (a fraction of a second): now, not in a request.
     route_templates(app)
     yield
@@ -131,6 +136,13 @@ def create_app() -> FastAPI:
                 "Idempotent-Replayed",
             ],
         )
+    # Inside the rate limit: a refused request takes no place.
+    app.add_middleware(
+        AdmissionMiddleware,
+        capacity=settings.pool_capacity,
+        per_caller=settings.per_caller_capacity,
+        timeout=settings.pool_timeout,
+    )
     if settings.rate_limit_per_minute:
         app.add_middleware(
             RateLimitMiddleware,

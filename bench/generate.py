@@ -1316,8 +1316,10 @@ class PostgresTarget:
                 cur.execute(f"SELECT last_value, is_called FROM {_sequence(cur, table)}")
                 last_value, is_called = cur.fetchone() or (0, False)
                 values.append(max(max_id, last_value if is_called else last_value - 1) + 1)
-            cur.execute("SELECT value FROM counters WHERE name = 'feed'")
-            (feed,) = cur.fetchone() or (0,)
+            # PostgreSQL's writers number feed positions from the feed_seq sequence.
+            cur.execute("SELECT last_value, is_called FROM feed_seq")
+            last_value, is_called = cur.fetchone() or (0, False)
+            feed = last_value if is_called else last_value - 1
         self.connection.commit()
         user, crisis, sitrep, revision, line = values
         return Starts(user, crisis, sitrep, revision, line, int(feed))
@@ -1400,7 +1402,8 @@ class PostgresTarget:
             for sql in _cells_sql("postgresql"):
                 cur.execute(sql)
             summed = time.perf_counter()
-            cur.execute("UPDATE counters SET value = %s WHERE name = 'feed'", (feed,))
+            if feed > 0:
+                cur.execute("SELECT setval('feed_seq', %s)", (feed,))
             for table, next_id in zip(
                 SEQUENCED,
                 (last.user, last.crisis, last.sitrep, last.revision, last.line),

@@ -265,6 +265,34 @@ def test_concurrent_different_submissions_all_go_in_once(server: Server) -> None
 
 
 @pytest.mark.usefixtures("fresh_log")
+def test_fifty_concurrent_writers_get_only_201s_and_409s(server: Server) -> None:
+    """50 officers at once, two per slot: one of each pair is stored (201), the other told
+    the slot is taken (409, naming the sitrep that has it); no 5xx from waiting on each
+    other or on the pools (issue: 15-23 of 50 were 503s behind the global write lock)."""
+    officers = [make_user("field", countries=["SDN"]) for _ in range(50)]
+    bodies = [
+        sitrep(line(SECTORS[(i // 2) % 5], admin1=SUDAN_ADMIN1[i // 10], reached=i + 1))
+        for i in range(50)
+    ]
+    responses = concurrently(
+        50,
+        lambda i, http: http.post(
+            f"{server.url}{SITREPS}", json=bodies[i], headers=auth(officers[i])
+        ),
+    )
+    assert_no_server_errors(responses)
+    for pair in range(25):
+        first, second = responses[2 * pair], responses[2 * pair + 1]
+        assert sorted([first.status_code, second.status_code]) == [201, 409], (
+            first.text,
+            second.text,
+        )
+        stored, refused = (first, second) if first.status_code == 201 else (second, first)
+        assert refused.json()["conflicting_sitrep_id"] == stored.json()["id"]
+    assert count(Sitrep) == 25
+
+
+@pytest.mark.usefixtures("fresh_log")
 def test_concurrent_mixed_writes_and_reads(server: Server) -> None:
     """Submissions, batches, amendments, withdrawals and reads at once: no 5xx, no
     "database is locked", and every acknowledged write is there exactly once."""

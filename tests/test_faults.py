@@ -33,7 +33,6 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
 
 from tests.factories import line, make_user, sitrep
 from tests.servers import cli_command, free_port, running, start_server
@@ -114,8 +113,9 @@ def partial_sitreps(engine: Engine) -> dict[str, int]:
 
 
 def write_lock_held(engine: Engine) -> bool:
-    """Whether a transaction holds the write lock (the counter row every write updates
-    first), found without waiting for it."""
+    """Whether a write is in progress, found without waiting for it: on SQLite its
+    transaction holds the write lock, on PostgreSQL the advisory locks of its slots
+    (app.sitreps.order)."""
     if engine.dialect.name == "sqlite":
         probe = sqlite3.connect(str(engine.url.database), timeout=0, isolation_level=None)
         try:
@@ -126,15 +126,8 @@ def write_lock_held(engine: Engine) -> bool:
         finally:
             probe.close()
         return False
-    with engine.connect() as connection:
-        try:
-            with connection.begin():
-                connection.execute(
-                    text("SELECT value FROM counters WHERE name = 'feed' FOR UPDATE NOWAIT")
-                )
-        except OperationalError:
-            return True
-    return False
+    held = scalar(engine, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+    return int(held) > 0
 
 
 def tagged(engine: Engine, tag: str) -> int:

@@ -855,7 +855,9 @@ def test_malformed_and_foreign_cursors(api) -> None:
         "",
         sitreps_cursor,  # handed out by another endpoint
         encode_cursor("feed", []),
-        encode_cursor("feed", [1, 2]),
+        encode_cursor("feed", [1, 2, 3]),
+        encode_cursor("feed", [1, -2]),
+        encode_cursor("feed", [2**63, 1]),
         encode_cursor("feed", ["1"]),
         encode_cursor("feed", [True]),
         encode_cursor("feed", [1.5]),

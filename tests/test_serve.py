@@ -14,10 +14,11 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from app.db import new_session
-from app.sitreps.models import Counter, Sitrep
+from app.sitreps import service as sitreps_service
+from app.sitreps.models import Sitrep
 from tests.factories import make_user
 from tests.servers import Server, running
 
@@ -115,8 +116,8 @@ def test_sigterm_lets_a_request_in_flight_finish(migrated: str, tmp_path: Path) 
     """A batch is in flight when SIGTERM arrives: the server stops accepting connections
     at once, answers the batch (2xx) and only then exits; every sitrep of it is stored.
 
-    The test holds the write lock every sitrep write takes (SQLite's, or on PostgreSQL the
-    row lock on the feed counter) until after the signal, so the batch is certainly still
+    The test holds the locks the batch's writes take (SQLite's write lock, or on PostgreSQL
+    the advisory locks of the batch's slots) until after the signal, so the batch is certainly still
     being handled then, however fast the machine."""
     token = make_user("field", countries=["SDN"])
     batch = {"sitreps": backlog(sitreps=50, lines=20)}
@@ -136,9 +137,7 @@ def test_sigterm_lets_a_request_in_flight_finish(migrated: str, tmp_path: Path) 
 
         sender = threading.Thread(target=send_batch)
         with new_session(writes=True) as lock_holder:
-            lock_holder.execute(
-                update(Counter).where(Counter.name == "feed").values(value=Counter.value)
-            )
+            sitreps_service.lock_slots_of(lock_holder, batch["sitreps"])
             sender.start()
             in_flight = {"method": "POST", "route": "/api/v1/sitreps/batch"}
             deadline = time.monotonic() + DEADLINE

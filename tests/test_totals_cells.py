@@ -149,22 +149,27 @@ def coordinator(session: Session) -> User:
 
 
 def forget_sitreps(session: Session) -> None:
+    totals.write_changes(session)
     summaries = (TotalsCell, TotalsPlace, TotalsSlot)
     for model in (AuditEvent, SitrepRevision, SitrepLine, Sitrep, *summaries):
         session.execute(delete(model))
 
 
 def slots(session: Session) -> list[tuple[Any, ...]]:
+    totals.write_changes(session)
     table = TotalsSlot.__table__
     return [tuple(row) for row in session.execute(select(table).order_by(*table.primary_key))]
 
 
 def places(session: Session) -> list[tuple[Any, ...]]:
+    totals.write_changes(session)
     table = TotalsPlace.__table__
     return [tuple(row) for row in session.execute(select(table).order_by(*table.primary_key))]
 
 
 def cells(session: Session) -> list[tuple[Any, ...]]:
+    """The cells as this transaction sees them, with its own changes."""
+    totals.write_changes(session)
     return [
         tuple(row)
         for row in session.execute(
@@ -228,7 +233,7 @@ def test_cells_equal_the_recount_after_any_writes(
                 assert any(ln["new"] < 0 for ln in counted_lines(trial)), exc.detail
             continue
         live[sitrep_id] = (header, lines)
-    session.flush()
+    totals.write_changes(session)
 
     expected_lines = counted_lines(live)
     # The service refused every write that would have made a figure go down.
@@ -460,6 +465,8 @@ def test_cumulative_chains_follow_every_correction(
             # Accepted: then no figure went down.
             assert all(ln["new"] >= 0 for ln in counted_lines(trial))
             live[target] = (header, lines)
+        # Each write commits, as a request does; the consumer reads what is committed.
+        session.commit()
         _pull(session, coordinator, cursors, held)
 
     expected = counted_lines(live)
@@ -470,6 +477,7 @@ def test_cumulative_chains_follow_every_correction(
             for r in totals.totals(session, query=query, user=hq).rows
         ]
         assert shown == expected_totals(expected, group_by), group_by
+        totals.write_changes(session)
         recount = session.execute(totals.totals_select(query, countries=None, source=totals.LINES))
         assert [dict(r) for r in recount.mappings()] == [
             dict(r) for r in session.execute(totals.totals_select(query, countries=None)).mappings()

@@ -6,14 +6,15 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, func, select
+from sqlalchemy import ColumnElement, Row, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.auth import service as auth
 from app.auth.models import Role, User
 from app.errors import NotFound
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import MalformedCursor, decode_cursor, encode_cursor
 from app.sectors import service as sectors
+from app.sitreps import order
 from app.sitreps.models import LIVE_LINE, SitrepLine
 
 
@@ -125,6 +126,7 @@ FEED_COLUMNS = (
     SitrepLine.persons_with_disabilities,
     SitrepLine.indicators,
     SitrepLine.updated_at,
+    SitrepLine.feed_xid,
     SitrepLine.feed_seq,
 )
 
@@ -159,25 +161,48 @@ def feed(
     auth.require_cluster(user, cluster.code)
     countries = auth.narrow_countries(user, countries)
     line = SitrepLine
-    in_scope = [line.sector.in_(cluster.sectors)]
+    in_scope: list[ColumnElement[bool]] = [line.sector.in_(cluster.sectors)]
     if countries is not None:
         in_scope.append(line.country.in_(countries))
-    query = select(*FEED_COLUMNS).where(*in_scope).order_by(line.feed_seq)
+    # Only what no running writer can still precede (the watermark, app.sitreps.order).
+    in_scope.append(order.served(session))
+    position = (line.feed_xid, line.feed_seq)
+    query = select(*FEED_COLUMNS).where(*in_scope).order_by(*position)
     if since is None:
         # The newest change in scope. A first pull that gets this far has seen every live
         # line up to it, so its cursor can skip the withdrawn lines before it; capping the
         # query there keeps that true when writes land between the two statements.
-        caught_up = session.scalar(select(func.max(line.feed_seq)).where(*in_scope)) or 0
-        query = query.where(LIVE_LINE, line.feed_seq <= caught_up)
+        newest = session.execute(
+            select(*position).where(*in_scope).order_by(*(c.desc() for c in position)).limit(1)
+        ).first()
+        caught_up = (0, 0) if newest is None else (newest[0], newest[1])
+        query = query.where(LIVE_LINE, _at_or_before(caught_up))
     else:
-        (caught_up,) = decode_cursor("feed", since, arity=1)
-        query = query.where(line.feed_seq > caught_up)
+        caught_up = _feed_position(since)
+        query = query.where(tuple_(*position) > tuple_(*caught_up))
     rows = session.execute(query.limit(limit)).all()
     if len(rows) == limit or (rows and since is not None):
-        caught_up = rows[-1].feed_seq
+        caught_up = (rows[-1].feed_xid, rows[-1].feed_seq)
     return Feed(
-        items=[feed_item(row) for row in rows], next_cursor=encode_cursor("feed", [caught_up])
+        items=[feed_item(row) for row in rows],
+        next_cursor=encode_cursor("feed", list(caught_up)),
     )
+
+
+def _at_or_before(position: tuple[int, int]) -> ColumnElement[bool]:
+    # A row comparison, which both databases read as one range of the feed's index.
+    return tuple_(SitrepLine.feed_xid, SitrepLine.feed_seq) <= tuple_(*position)
+
+
+def _feed_position(cursor: str) -> tuple[int, int]:
+    """A feed cursor's position: (transaction id, sequence number); a cursor handed out
+    before positions had a transaction id carries the number alone (its id is 0)."""
+    try:
+        xid, seq = decode_cursor("feed", cursor, arity=2)
+    except MalformedCursor:
+        (seq,) = decode_cursor("feed", cursor, arity=1)
+        xid = 0
+    return xid, seq
 
 
 def feed_item(row: Row[Any]) -> dict[str, Any]:
@@ -185,7 +210,7 @@ def feed_item(row: Row[Any]) -> dict[str, Any]:
     (
         line_id, sitrep_id, revision, status, country, admin1, admin2, sector, division, phase,
         crisis_id, period_start, period_end, reached, reached_new, cumulative, targeted, women,
-        men, girls, boys, disabled, indicators, updated_at, _seq,
+        men, girls, boys, disabled, indicators, updated_at, _xid, _seq,
     ) = tuple(row)  # fmt: skip
     return {
         "line_id": line_id,

@@ -236,6 +236,8 @@ def _submit(
     (``clean`` says whether rows outside every draft had none), rolls back. A dry run thus
     does everything the real run does, and says so. Returns whether the writes were kept."""
     ready = [draft for draft in drafts if not draft.problems]
+    # Every slot the sheet writes, locked at once (app.sitreps.order), before any of it.
+    sitreps.lock_slots_of(session, [draft.document() for draft in ready])
     everything = session.begin_nested()
     try:
         pending = ready

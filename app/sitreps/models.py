@@ -106,8 +106,8 @@ class SitrepLine(Base):
             sqlite_where=LIVE,
         ),
         # Feeds: one cluster's sector in change order, optionally within a country.
-        Index("ix_sitrep_lines_feed", "sector", "feed_seq"),
-        Index("ix_sitrep_lines_feed_country", "country", "sector", "feed_seq"),
+        Index("ix_sitrep_lines_feed", "sector", "feed_xid", "feed_seq"),
+        Index("ix_sitrep_lines_feed_country", "country", "sector", "feed_xid", "feed_seq"),
         # The one-sitrep-per-slot rule: live lines of a country's slot ending after a date.
         Index(
             "ix_sitrep_lines_slot",
@@ -153,8 +153,9 @@ class SitrepLine(Base):
     boys: Mapped[int | None] = mapped_column(Integer)
     persons_with_disabilities: Mapped[int | None] = mapped_column(Integer)
     indicators: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
-    # Position in the change log that feeds page through: every write gives the lines it
-    # touches fresh, increasing numbers, in commit order (see service.take_write_lock).
+    # Position in the change log that feeds page through, (feed_xid, feed_seq): every write
+    # gives the lines it touches its transaction's id and fresh numbers (app.sitreps.order).
+    feed_xid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     feed_seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -166,8 +167,8 @@ LIVE_LINE = and_(SitrepLine.status == literal_column("'submitted'"))
 
 
 class Counter(Base):
-    """Named counters. The "feed" row hands out feed_seq numbers; updating it is also the
-    lock that serialises writes, which keeps feed_seq order equal to commit order."""
+    """Named counters. On SQLite the "feed" row hands out feed_seq numbers (PostgreSQL
+    has the ``feed_seq`` sequence instead; app.sitreps.order)."""
 
     __tablename__ = "counters"
 

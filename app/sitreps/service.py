@@ -1,9 +1,10 @@
 """Sitreps: submission, amendment and withdrawal, with every rule of DOMAIN.md.
 
-Every write takes the write lock first (``take_write_lock``), then checks the one-sitrep-
-per-slot rule, then writes the sitrep, its new revision and its lines, and flushes; the
-request commits. Holding the lock until commit makes the slot check race-free and keeps
-feed sequence numbers in commit order.
+Every write locks the slots it touches first (``order.lock_slots``; an amendment or a
+withdrawal locks its sitrep before that), then checks the one-sitrep-per-slot rule, then
+writes the sitrep, its new revision and its lines, and flushes; the request commits.
+Holding the slots' locks until commit makes the slot check and the chains race-free while
+writes to other slots go on in parallel (app.sitreps.order says how, and why).
 """
 
 from collections.abc import Iterable, Iterator
@@ -13,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import Select, and_, select, update
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session, aliased
 
 from app import metrics
@@ -38,9 +39,9 @@ from app.i18n import N_, _, number
 from app.pagination import Page, decode_cursor, keyset_page
 from app.reference import service as reference
 from app.sectors import service as sectors
+from app.sitreps import order
 from app.sitreps.models import (
     LIVE_LINE,
-    Counter,
     Sitrep,
     SitrepLine,
     SitrepRevision,
@@ -92,23 +93,22 @@ def etag(sitrep: Sitrep) -> str:
 # --- writes ----------------------------------------------------------------------------
 
 
-def take_write_lock(session: Session, *, seqs: int = 0) -> int:
-    """Serialises writers and reserves ``seqs`` feed sequence numbers; returns the last one
-    reserved (the first is that minus ``seqs`` plus one).
+def _slots(data: SitrepCreate) -> list[tuple[str, str]]:
+    return [(data.country, line_key(line)) for line in data.lines]
 
-    Updating the counter row locks it until the transaction ends: on PostgreSQL a row lock,
-    on SQLite the database write lock. So a write's numbers are handed out and committed
-    before the next write gets any, and a feed reader never sees number N+1 committed while
-    N is still in flight: that is what makes `since=` cursors safe.
-    """
-    return int(
-        session.execute(
-            update(Counter)
-            .where(Counter.name == "feed")
-            .values(value=Counter.value + seqs)
-            .returning(Counter.value)
-        ).scalar_one()
-    )
+
+def lock_slots_of(session: Session, documents: Iterable[Any]) -> None:
+    """Locks, at once, the slots of every sitrep document (as POST /api/v1/sitreps takes
+    it) that a batch or an import is about to write, so that its sitreps, written one by
+    one, never wait for another writer while holding some of their slots. Documents that
+    are not valid are left out: they will be refused before they lock anything."""
+    slots: list[tuple[str, str]] = []
+    for document in documents:
+        try:
+            slots += _slots(validated(document))
+        except ValidationFailed:
+            continue
+    order.lock_slots(session, slots)
 
 
 def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
@@ -116,7 +116,7 @@ def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
     if reference.is_country(data.country):
         auth.require_country(user, data.country)
     lines = _checked_lines(session, data)
-    take_write_lock(session)
+    order.lock_slots(session, _slots(data))
     _check_slots(session, data, sitrep_id=None)
     now = utcnow()
     sitrep = Sitrep(
@@ -155,6 +155,7 @@ def submit_batch(session: Session, *, items: list[Any], user: User) -> BatchRead
         raise ValidationFailed(
             [(("body", "sitreps"), _("at most {limit} sitreps per batch", limit=limit))]
         )
+    lock_slots_of(session, items)
     results: list[BatchItemResult] = []
     for index, (sitrep, exc) in enumerate(submit_each(session, items=items, user=user)):
         if exc is not None:
@@ -261,11 +262,15 @@ def amend(
             ]
         )
     lines = _checked_lines(session, data)
+    order.lock_slots(session, [*_slots(data), *_live_slots(session, sitrep)])
     _check_slots(session, data, sitrep_id=sitrep.id)
     existing = {
         line.line_key: line
         for line in session.scalars(
-            select(SitrepLine).where(SitrepLine.sitrep_id == sitrep.id).order_by(SitrepLine.id)
+            select(SitrepLine)
+            .where(SitrepLine.sitrep_id == sitrep.id)
+            .order_by(SitrepLine.id)
+            .execution_options(populate_existing=True)
         )
     }
     previous = session.scalars(
@@ -297,22 +302,23 @@ def withdraw(
     session: Session, *, sitrep_id: int, reason: str, if_match: str | None, user: User
 ) -> Sitrep:
     sitrep = _live_for_change(session, sitrep_id=sitrep_id, if_match=if_match, user=user)
+    order.lock_slots(session, _live_slots(session, sitrep))
     live = list(
         session.scalars(
             select(SitrepLine)
             .where(SitrepLine.sitrep_id == sitrep.id, LIVE_LINE)
             .order_by(SitrepLine.id)
+            .execution_options(populate_existing=True)
         )
     )
     now = utcnow()
-    last = take_write_lock(session, seqs=len(live))
     removed = [chains.counted(line) for line in live]
     scope = chains.Scope(sitrep.country)
-    for seq, line in enumerate(live, start=last - len(live) + 1):
+    order.stamp(session, live)
+    for line in live:
         scope.add(line)
         line.status = SitrepStatus.withdrawn.value
         line.year_target = 0
-        line.feed_seq = seq
         line.updated_at = now
     sitrep.status = SitrepStatus.withdrawn.value
     sitrep.withdrawn_at = now
@@ -333,14 +339,21 @@ def withdraw(
     return sitrep
 
 
+def _live_slots(session: Session, sitrep: Sitrep) -> list[tuple[str, str]]:
+    """The slots of a sitrep's live lines (locked with its row: they cannot change)."""
+    keys = session.scalars(
+        select(SitrepLine.line_key).where(SitrepLine.sitrep_id == sitrep.id, LIVE_LINE)
+    )
+    return [(sitrep.country, key) for key in keys]
+
+
 def _live_for_change(
     session: Session, *, sitrep_id: int, if_match: str | None, user: User
 ) -> Sitrep:
-    """The sitrep an amendment or withdrawal changes, under the write lock, once the user
+    """The sitrep an amendment or withdrawal changes, locked until commit, once the user
     may change it, If-Match names its current state, and it is not withdrawn."""
     auth.require_role(user, Role.field, Role.admin)
-    take_write_lock(session)
-    sitrep = session.get(Sitrep, sitrep_id)
+    sitrep = order.lock_sitrep(session, sitrep_id)
     if sitrep is None:
         raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
     auth.require_country(user, sitrep.country, thing="sitrep")
@@ -398,8 +411,6 @@ def _write_revision(
         for key, line in existing.items()
         if line.status == SitrepStatus.submitted and key not in kept
     ]
-    last = take_write_lock(session, seqs=len(lines) + len(dropped))
-    seqs = iter(range(last - len(lines) - len(dropped) + 1, last + 1))
     header = {
         "revision": sitrep.revision,
         "country": sitrep.country,
@@ -413,7 +424,7 @@ def _write_revision(
     rows: list[SitrepLine] = []
     for line in lines:
         row = existing.get(line["line_key"])
-        fields = {**header, **line, "feed_seq": next(seqs)}
+        fields = {**header, **line}
         if row is None:
             row = SitrepLine(sitrep_id=sitrep.id, **fields)
             session.add(row)
@@ -426,8 +437,8 @@ def _write_revision(
         row.status = SitrepStatus.withdrawn.value
         row.year_target = 0
         row.revision = sitrep.revision
-        row.feed_seq = next(seqs)
         row.updated_at = now
+    order.stamp(session, [*rows, *dropped])
     session.flush()
     _settle(session, scope=scope, sitrep=sitrep, removed=counted_before, added=rows, now=now)
     revision = SitrepRevision(
@@ -463,11 +474,9 @@ def _settle(
     for now."""
     others = chains.settle(session, scope=scope, sitrep_id=sitrep.id)
     republished = [other.line for other in others if other.republish]
-    if republished:
-        last = take_write_lock(session, seqs=len(republished))
-        for seq, line in enumerate(republished, start=last - len(republished) + 1):
-            line.feed_seq = seq
-            line.updated_at = now
+    order.stamp(session, republished)
+    for line in republished:
+        line.updated_at = now
     totals.apply_changes(
         session,
         removed=[*removed, *(other.before for other in others)],

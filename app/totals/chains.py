@@ -168,8 +168,8 @@ class Resettled:
 
 def settle(session: Session, *, scope: Scope, sitrep_id: int) -> list[Resettled]:
     """Brings the stored figures of the chains in ``scope`` in line with their rules, after
-    a write of sitrep ``sitrep_id`` (flushed, under the write lock). Returns the lines of
-    other sitreps whose figures changed.
+    a write of sitrep ``sitrep_id`` (flushed, holding the locks of the scope's slots).
+    Returns the lines of other sitreps whose figures changed.
 
     A cumulative figure below the year-to-date reach before it is a 409 naming the sitrep
     at fault: the earlier one when the line is this sitrep's, otherwise the later sitrep
@@ -188,7 +188,10 @@ def settle(session: Session, *, scope: Scope, sitrep_id: int) -> list[Resettled]
         return []
     settled = {r.id: r for r in rows}
     changed = session.scalars(
-        select(SitrepLine).where(SitrepLine.id.in_(settled)).order_by(SitrepLine.id)
+        select(SitrepLine)
+        .where(SitrepLine.id.in_(settled))
+        .order_by(SitrepLine.id)
+        .execution_options(populate_existing=True)
     )
     others = []
     for line in changed:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     case,
     delete,
+    event,
     func,
     insert,
     literal,
@@ -32,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -127,6 +128,7 @@ LINES = Source(
 
 
 def totals(session: Session, *, query: TotalsQuery, user: User) -> Totals:
+    write_changes(session)
     rows = session.execute(scoped_select(query, user=user)).mappings()
     return Totals(rows=[totals_row(query, row) for row in rows])
 
@@ -139,6 +141,7 @@ def scoped_select(query: TotalsQuery, *, user: User) -> Select[Any]:
 
 def years(session: Session, *, countries: list[str] | None, crisis_id: int | None) -> list[int]:
     """Years with live lines, as totals count them (the year of the period's end)."""
+    write_changes(session)
     query = select(TotalsSlot.year).distinct().order_by(TotalsSlot.year)
     if countries is not None:
         query = query.where(TotalsSlot.country.in_(countries))
@@ -330,9 +333,76 @@ def apply_changes(
     session: Session, *, removed: Iterable[Counted], added: Iterable[Counted]
 ) -> None:
     """Takes lines out of the cells as they were counted until now (``removed``) and puts
-    them in as they count from now on (``added``). Runs under the write lock
-    (``sitreps.service.take_write_lock``), so cells change in the same order, and the same
-    transaction, as the lines they sum."""
+    them in as they count from now on (``added``), when the transaction commits.
+
+    The summaries are shared by many slots (a place by every sector, a slot by every place),
+    so the writes that change them would wait for each other if each took its rows when it
+    wrote its lines. They are written instead at commit (``write_changes``), all of a
+    transaction's changes at once, in key order: each row is held for the commit alone, and
+    two transactions take their rows in the same order, so neither waits for the other's
+    while holding one it needs. Changes made in a savepoint that rolls back (a refused
+    sitrep of a batch, a dry run) are forgotten with it."""
+    session.info.setdefault(_PENDING, []).append((_chain(session), list(removed), list(added)))
+
+
+# Changes not written yet: (the transactions they were made in, removed, added).
+_PENDING = "totals.pending"
+# Changes written inside a savepoint: (its transactions, the changes), so that they wait
+# again for the commit if that savepoint rolls back.
+_WRITTEN = "totals.written"
+
+_Change = tuple[list[SessionTransaction], list[Counted], list[Counted]]
+
+
+def _chain(session: Session) -> list[SessionTransaction]:
+    chain = []
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    while transaction is not None:
+        chain.append(transaction)
+        transaction = transaction.parent
+    return chain
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    pending: list[_Change] = session.info.get(_PENDING, [])
+    for chain, changes in session.info.get(_WRITTEN, []):
+        if previous_transaction in chain:
+            pending += changes
+    session.info[_WRITTEN] = [
+        (chain, changes)
+        for chain, changes in session.info.get(_WRITTEN, [])
+        if previous_transaction not in chain
+    ]
+    session.info[_PENDING] = [c for c in pending if previous_transaction not in c[0]]
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    if not session.in_nested_transaction():
+        # (A savepoint released: its changes wait for the transaction's own commit.)
+        write_changes(session)
+        session.info.pop(_WRITTEN, None)
+
+
+def write_changes(session: Session) -> None:
+    """Writes the changes this transaction made so far to the summaries: at commit, or
+    before the transaction reads the summaries itself."""
+    pending: list[_Change] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    if session.in_nested_transaction():
+        session.info.setdefault(_WRITTEN, []).append((_chain(session), pending))
+    _write_changes(
+        session,
+        removed=[line for _chain, removed, _added in pending for line in removed],
+        added=[line for _chain, _removed, added in pending for line in added],
+    )
+
+
+def _write_changes(
+    session: Session, *, removed: Iterable[Counted], added: Iterable[Counted]
+) -> None:
     deltas: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for sign, lines in ((-1, removed), (1, added)):
         for key, reached, in_periods, targeted in lines:
@@ -370,7 +440,7 @@ def _add(
     deleting those left with no line, so that no group shows up with 0 lines."""
     changes = [
         {**dict(zip(key_names, key, strict=True)), **dict(zip(figures, d, strict=True))}
-        for key, d in deltas.items()
+        for key, d in sorted(deltas.items())
         if any(d)
     ]
     if not changes:
@@ -397,6 +467,8 @@ def _add(
 def rebuild_cells(session: Session) -> None:
     """Recomputes every cell, slot and place from the live lines: for bulk loads that
     bypass the service."""
+    session.info.pop(_PENDING, None)
+    session.info.pop(_WRITTEN, None)
     for statement in rebuild_statements():
         session.execute(statement)
 
