@@ -31,7 +31,7 @@ def _query_parameters(app: Any) -> QueryParameters:
     return table
 
 
-async def _valid_header(authorization: str) -> bool:
+def _valid_header(authorization: str) -> bool:
     with new_session() as session:
         return auth.authenticate_header(session, authorization=authorization) is not None
 
