@@ -211,7 +211,9 @@ class TokenCache:
 
     Why a revoked token is refused within that long by every worker process: an entry's
     clock starts when its lookup *begins*, not when it ends. A revocation that committed
-    before a lookup began is seen by it (its statement reads after the commit), so no entry
+    before a lookup began is seen by it (the lookup reads a snapshot taken after it began:
+    PostgreSQL takes one per statement; on SQLite a writing request's transaction holds the
+    write lock, so no revocation can commit between its start and the lookup), so no entry
     is made. A revocation that commits while, or after, an entry is made comes after that
     entry's start, and the entry expires at most TTL after its start, so at most TTL after
     the revocation. After that the next request looks the token up again and is refused.
