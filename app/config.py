@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # limit off. Bursts of up to rate_limit_burst requests pass at once.
     rate_limit_per_minute: int = Field(default=600, ge=0)
     rate_limit_burst: int = Field(default=60, ge=1)
+    # How long, in seconds, a server process trusts an API token it has checked before it
+    # checks it in the database again: a revoked token, or a user's changed role or scope,
+    # takes effect in every worker within this long. At most 1; 0 checks every request.
+    auth_cache_seconds: float = Field(default=1.0, ge=0, le=1)
     # Origins allowed to call the API from a browser (comma-separated). None by default:
     # no CORS headers at all.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -4,6 +4,7 @@ answer, so ``?contry=SDN`` is refused instead of listing every country."""
 from typing import Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from app.auth import service as auth
 from app.db import new_session
@@ -30,11 +31,17 @@ def _query_parameters(app: Any) -> QueryParameters:
     return table
 
 
-def known_query_parameters(request: Request) -> None:
+def _valid_header(authorization: str) -> bool:
+    with new_session() as session:
+        return auth.authenticate_header(session, authorization=authorization) is not None
+
+
+async def known_query_parameters(request: Request) -> None:
     """Refuses every query parameter the operation does not take, each at its name. It runs
     before the request's own dependencies (its session, its Idempotency-Key claim), so it
     opens no session unless it refuses, and then a caller without a valid token hears 401
-    first."""
+    first. Every API request passes here: the check runs on the event loop, and only a
+    refusal goes to a thread (it may ask the database about the token)."""
     method = "GET" if request.method == "HEAD" else request.method
     known = _query_parameters(request.app).get((route_template(request.scope), method))
     if known is None:
@@ -42,10 +49,9 @@ def known_query_parameters(request: Request) -> None:
     unknown = sorted({name for name in request.query_params if name not in known})
     if not unknown:
         return
-    with new_session() as session:
-        authorization = request.headers.get("Authorization", "")
-        if auth.authenticate_header(session, authorization=authorization) is None:
-            raise Unauthorized(_("Send a valid API token as 'Authorization: Bearer <token>'."))
+    authorization = request.headers.get("Authorization", "")
+    if not await run_in_threadpool(_valid_header, authorization):
+        raise Unauthorized(_("Send a valid API token as 'Authorization: Bearer <token>'."))
     takes = ", ".join(sorted(known))
     raise ValidationFailed(
         [

@@ -268,6 +268,34 @@ def _holds_data(url: str) -> bool:
 # --- the measurements --------------------------------------------------------------------
 
 
+def measure_floor(results: Results, client: Http, runs: int) -> None:
+    """What authentication adds to a request: GET /api/v1/me (token checked, user read)
+    against GET /healthz (nothing checked, no database), alternated on one connection so
+    that both see the same machine."""
+    print("request floor")
+    me: list[float] = []
+    health: list[float] = []
+    timed(lambda: client.get(f"{API}/me"), 0, warmup=20)
+    for _ in range(runs * 10):
+        me += timed(lambda: client.get(f"{API}/me"), 1, warmup=0)
+        health += timed(lambda: client.get("/healthz"), 1, warmup=0)
+    ratio = p50(me) / p50(health)
+    results.add(
+        "request floor",
+        "authenticated GET /api/v1/me, p50",
+        ms(p50(me)),
+        "GET /healthz",
+        ms(p50(health)),
+        f"{ratio:.2f}x",
+    )
+    results.target(
+        "request floor: authenticated GET /api/v1/me against /healthz",
+        "<= 2x",
+        f"{ratio:.2f}x",
+        ratio <= 2,
+    )
+
+
 def measure_totals(results: Results, raw: Raw, client: Http, runs: int) -> str:
     """Measures totals; returns the country of the busiest country-year it measured."""
     print("totals")
@@ -946,6 +974,7 @@ def main(argv: list[str] | None = None) -> int:
         with load.server(env, port, 1, log):
             pid = server_pid(port)
             client = Http(port, token)
+            measure_floor(results, client, args.runs)
             country = measure_totals(results, raw, client, args.runs)
             measure_feeds(results, raw, client, args.runs, url, datasette=args.db == "sqlite")
             measure_dashboard(results, port, token, country, args.runs)

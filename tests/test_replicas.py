@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.replica import Replica, client_key, parse_lsn
-from tests.factories import line, sitrep
+from tests.factories import assert_problem, line, sitrep
 from tests.pgservers import PgServer, missing_postgres_programs, primary_and_standby
 from tests.servers import Server, running
 
@@ -295,6 +295,29 @@ def test_a_lagging_replica_sends_reads_to_the_primary(
 
     cluster.resume_replay()
     wait_for(lambda: replica_status(server) == "ok", "the replica to catch up")
+
+
+@needs_servers
+def test_a_token_revoked_while_the_replica_lags_is_refused_once_the_ttl_has_passed(
+    cluster: Cluster, serve: Callable[..., Server]
+) -> None:
+    """Tokens are looked up on the primary: replica lag does not delay a revocation."""
+    from app.auth.service import hash_token
+
+    headers = cluster.user("hq")
+    wait_for(cluster.caught_up, "the user to reach the standby")
+    server = serve(replica_max_lag_seconds="300", auth_cache_seconds="0.5")
+    assert get(server, "/api/v1/me", headers).status_code == 200
+
+    cluster.pause_replay()
+    token = headers["Authorization"].removeprefix("Bearer ")
+    cluster.on_primary(
+        "UPDATE api_tokens SET revoked_at = now() WHERE token_hash = :h RETURNING id",
+        h=hash_token(token),
+    )
+    time.sleep(0.5)  # the TTL: every entry made before the revocation has expired
+    for path in ("/api/v1/me", SITREPS):
+        assert_problem(get(server, path, headers), 401)
 
 
 @needs_servers

@@ -2,10 +2,11 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from app.auth import service as auth
 from app.auth.models import User
-from app.db import SessionDep, new_session, reads_replica
+from app.db import SessionDep
 from app.errors import Unauthorized
 from app.i18n import _
 
@@ -14,17 +15,17 @@ _bearer = HTTPBearer(
 )
 
 
-def current_user(
+async def current_user(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     if credentials is None:
         raise Unauthorized(_("Send an API token as 'Authorization: Bearer <token>'."))
-    user = auth.authenticate(session, token=credentials.credentials)
-    if user is None and reads_replica(session):
-        # A token issued a moment ago may not have reached the replica yet.
-        with new_session() as primary:
-            user = auth.authenticate(primary, token=credentials.credentials)
+    # A token checked within the last second is answered from memory, on the event loop;
+    # only a lookup in the database goes to a thread.
+    user = auth.cached_user(credentials.credentials)
+    if user is None:
+        user = await run_in_threadpool(auth.authenticate, session, token=credentials.credentials)
     if user is None:
         raise Unauthorized(_("The API token is not valid, or it has been revoked."))
     return user

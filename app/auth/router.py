@@ -7,7 +7,7 @@ router = APIRouter(tags=["users"])
 
 
 @router.get("/me", response_model=UserRead)
-def read_me(user: CurrentUser) -> UserRead:
+async def read_me(user: CurrentUser) -> UserRead:
     """The user the token belongs to, with the countries and clusters it is limited to."""
     return UserRead(
         id=user.id,

@@ -3,16 +3,22 @@
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from threading import Lock
 from typing import Literal
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from app.audit import service as audit
 from app.auth.models import ApiToken, Role, User, UserCluster, UserCountry
 from app.clusters import service as clusters
-from app.db import utcnow
+from app.config import get_settings
+from app.db import new_session, reads_replica, utcnow
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.i18n import _
 from app.reference import service as reference
@@ -146,6 +152,8 @@ def revoke_tokens(session: Session, *, user: User, actor: User | None = None) ->
         )
     )
     session.flush()
+    # Other processes stop trusting these tokens within the cache's TTL; this one at once.
+    token_cache.forget_user(user.id)
     audit.record(
         session,
         action="token.revoke",
@@ -158,15 +166,145 @@ def revoke_tokens(session: Session, *, user: User, actor: User | None = None) ->
     return len(revoked)
 
 
-def authenticate(session: Session, *, token: str) -> User | None:
-    """The user a live token belongs to. The lookup is by SHA-256 of the token, so its
-    timing tells nothing about how much of a guess was right."""
+@dataclass(frozen=True, slots=True)
+class _Principal:
+    """What a live token said about its user when it was read: immutable, so that one
+    cache entry can serve concurrent requests."""
+
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    countries: tuple[str, ...]
+    clusters: tuple[str, ...]
+
+    @classmethod
+    def of(cls, user: User) -> "_Principal":
+        return cls(
+            id=user.id,
+            name=user.name,
+            role=user.role,
+            created_at=user.created_at,
+            countries=tuple(c.country for c in user.countries),
+            clusters=tuple(c.cluster for c in user.clusters),
+        )
+
+    def user(self) -> User:
+        """A detached User of its own for each request (as if loaded by a session since
+        closed), so that no request can change what another sees."""
+        user = User(
+            id=self.id,
+            name=self.name,
+            role=self.role,
+            created_at=self.created_at,
+            countries=[UserCountry(user_id=self.id, country=c) for c in self.countries],
+            clusters=[UserCluster(user_id=self.id, cluster=c) for c in self.clusters],
+        )
+        for instance in (user, *user.countries, *user.clusters):
+            make_transient_to_detached(instance)
+        return user
+
+
+class TokenCache:
+    """Live tokens this process has checked, by token hash, each trusted for at most
+    ``TRACKER_AUTH_CACHE_SECONDS`` (at most 1 s) after it was read from the database.
+
+    Why a revoked token is refused within that long by every worker process: an entry's
+    clock starts when its lookup *begins*, not when it ends. A revocation that committed
+    before a lookup began is seen by it (the lookup reads a snapshot taken after it began:
+    PostgreSQL takes one per statement; on SQLite a writing request's transaction holds the
+    write lock, so no revocation can commit between its start and the lookup), so no entry
+    is made. A revocation that commits while, or after, an entry is made comes after that
+    entry's start, and the entry expires at most TTL after its start, so at most TTL after
+    the revocation. After that the next request looks the token up again and is refused.
+    The same bound holds for a changed role, country or cluster. Lookups never go to a
+    read replica, which may lag by more than that (see ``authenticate``). A revocation in
+    this process also drops the user's entries at once (``revoke_tokens``).
+
+    Unknown and revoked tokens are not kept: a token issued a moment ago works at once."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        # Least recently used first, so the table stays bounded at O(1) a request.
+        self.entries: OrderedDict[str, tuple[float, _Principal]] = OrderedDict()
+        self.lock = Lock()
+        self.clock: Callable[[], float] = time.monotonic
+
+    def get(self, key: str, *, ttl: float) -> _Principal | None:
+        now = self.clock()
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None:
+                return None
+            started, principal = entry
+            if now - started >= ttl:
+                del self.entries[key]
+                return None
+            self.entries.move_to_end(key)
+            return principal
+
+    def put(self, key: str, principal: _Principal, *, started: float) -> None:
+        with self.lock:
+            self.entries[key] = (started, principal)
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.MAX_ENTRIES:
+                self.entries.popitem(last=False)
+
+    def forget_user(self, user_id: int) -> None:
+        with self.lock:
+            for key in [k for k, (_s, p) in self.entries.items() if p.id == user_id]:
+                del self.entries[key]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+token_cache = TokenCache()
+
+
+def _live_user(session: Session, token_hash: str) -> User | None:
     return session.scalar(
         select(User)
         .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+        .where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
         .options(selectinload(User.countries), selectinload(User.clusters))
     )
+
+
+def cached_user(token: str) -> User | None:
+    """The user of a token this process checked less than TRACKER_AUTH_CACHE_SECONDS ago,
+    from memory alone (``TokenCache`` says why that still refuses a revoked token within
+    a second); None when the database must be asked."""
+    ttl = get_settings().auth_cache_seconds
+    principal = token_cache.get(hash_token(token), ttl=ttl) if ttl > 0 else None
+    return None if principal is None else principal.user()
+
+
+def authenticate(session: Session, *, token: str) -> User | None:
+    """The user a live token belongs to, as a detached User: from ``cached_user``, or else
+    from the database. The lookup is by SHA-256 of the token, so its timing tells nothing
+    about how much of a guess was right."""
+    user = cached_user(token)
+    if user is not None:
+        return user
+    key = hash_token(token)
+    started = token_cache.clock()
+    if reads_replica(session):
+        # A replica may be seconds behind the primary: a token issued a moment ago would
+        # be missing there, and one revoked a moment ago still live. The cache keeps this
+        # to one lookup on the primary per token, worker process and TTL.
+        with new_session() as primary:
+            live = _live_user(primary, key)
+    else:
+        live = _live_user(session, key)
+    if live is None:
+        return None
+    principal = _Principal.of(live)
+    if get_settings().auth_cache_seconds > 0:
+        token_cache.put(key, principal, started=started)
+    return principal.user()
 
 
 def authenticate_header(session: Session, *, authorization: str) -> User | None:
