@@ -83,3 +83,21 @@ def route_templates(app: Any) -> list[Template]:
         ]
         app.state.route_templates = table
     return table
+
+
+def allowed_methods(app: Any, path: str) -> frozenset[str] | None:
+    """The methods of the resource at ``path``, None when no route has it. That resource is
+    the most literal template matching the path, as the router prefers it
+    (/sitreps/batch, not /sitreps/{sitrep_id}); HEAD is allowed wherever GET is."""
+    matches = [
+        (template.count("{"), methods)
+        for template, pattern, methods in route_templates(app)
+        if pattern.fullmatch(path)
+    ]
+    if not matches:
+        return None
+    fewest = min(parameters for parameters, _methods in matches)
+    allowed = set().union(*(methods for parameters, methods in matches if parameters == fewest))
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return frozenset(allowed)
