@@ -316,12 +316,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def method_not_allowed(method: str, allowed: frozenset[str]) -> JSONResponse:
-    """405, with the methods of the resource in ``Allow``."""
-    methods = sorted(allowed)
+    """405, with the methods of the resource in ``Allow`` (the message leaves out HEAD,
+    which goes without saying where GET is)."""
+    named = sorted(allowed - {"HEAD"} if "GET" in allowed else allowed)
     return problem_response(
         405,
-        _("{method} is not supported here; use {allowed}.", method=method, allowed=either(methods)),
-        headers={"Allow": ", ".join(methods)},
+        _("{method} is not supported here; use {allowed}.", method=method, allowed=either(named)),
+        headers={"Allow": ", ".join(sorted(allowed))},
     )
 
 
