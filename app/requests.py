@@ -53,9 +53,10 @@ def route_template(scope: Scope) -> str:
     best: tuple[tuple[bool, int], str] | None = None
     for template, pattern, methods in route_templates(app):
         if pattern.fullmatch(scope["path"]):
-            # As the router would choose: a route of this method, then literal segments
-            # over parameters (/sitreps/batch over /sitreps/{sitrep_id}).
-            rank = (scope["method"] in methods, -template.count("{"))
+            # The resource the path names, as allowed_methods finds it: literal segments
+            # over parameters (/sitreps/batch over /sitreps/{sitrep_id}), whatever the
+            # method; then, among equals, a route of this method.
+            rank = (-template.count("{"), scope["method"] in methods)
             if best is None or rank > best[0]:
                 best = (rank, template)
     return UNMATCHED if best is None else best[1]

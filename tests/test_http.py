@@ -9,6 +9,7 @@ import pandas
 import pytest
 
 from app.main import GZIP_MINIMUM_BYTES
+from app.requests import route_template
 from tests.factories import Api, assert_problem, line, sitrep
 
 GZIP = {"Accept-Encoding": "gzip"}
@@ -176,3 +177,10 @@ def test_a_method_that_is_not_there_is_a_405_with_allow(client, method, url, all
 def test_unknown_paths_are_still_404(client) -> None:
     assert_problem(client.put("/api/v1/nothing/here"), 404)
     assert client.head("/api/v1/nothing/here").status_code == 404
+
+
+def test_logs_and_metrics_name_the_resource_a_405_is_about(client) -> None:
+    scope = {"app": client.app, "path": "/api/v1/sitreps/batch", "method": "PUT"}
+    assert route_template(scope) == "/api/v1/sitreps/batch"
+    scope = {"app": client.app, "path": "/api/v1/sitreps/7", "method": "PUT"}
+    assert route_template(scope) == "/api/v1/sitreps/{sitrep_id}"
