@@ -50,7 +50,7 @@ def route_template(scope: Scope) -> str:
     app = scope.get("app")
     if app is None:
         return UNMATCHED
-    best: tuple[tuple[bool, int], str] | None = None
+    best: tuple[tuple[int, bool], str] | None = None
     for template, pattern, methods in route_templates(app):
         if pattern.fullmatch(scope["path"]):
             # The resource the path names, as allowed_methods finds it: literal segments
