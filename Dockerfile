@@ -22,5 +22,8 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
 
 # Set TRACKER_DATABASE_URL=postgresql+psycopg://... for production; unset, an SQLite file
-# in TRACKER_DATA_DIR is used (mount a volume there to keep it).
+# in TRACKER_DATA_DIR is used (mount a volume there to keep it). TRACKER_DATA_DIR is set
+# above because the tracker user has no home, hence no user data directory, and every
+# command here (the upgrade below, `docker exec ... crisis-tracker users create`) must find
+# the same file.
 CMD ["sh", "-c", "crisis-tracker db upgrade && exec crisis-tracker serve --host 0.0.0.0 --port 8000 --workers ${TRACKER_WORKERS:-2}"]

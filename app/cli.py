@@ -9,13 +9,16 @@ from typing import Annotated
 import typer
 from alembic import command
 from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import demo as demo_data
+from app import schema
 from app.auth import service as auth
 from app.auth.models import Role
 from app.config import get_settings
-from app.db import alembic_config, new_session
+from app.db import alembic_config, get_engine, new_session
 from app.errors import AppError, validation_failed
 from app.imports import console as import_console
 from app.imports import service as imports
@@ -28,21 +31,69 @@ users_app = typer.Typer(help="Users and their API tokens.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 
+# A usage error is 2 as well: the command cannot run as things are, whatever its input.
+EXIT_NOT_MIGRATED = 2
+
+
+@app.callback()
+def _every_command() -> None:
+    settings = get_settings()
+    if settings.data_dir_is_local:
+        typer.echo(
+            f"note: using the database in {settings.data_dir} (found in the working "
+            "directory); set TRACKER_DATA_DIR to use another",
+            err=True,
+        )
+
+
+def _database() -> str:
+    """The database in use, as a command names it (never with its password)."""
+    return make_url(get_settings().effective_database_url).render_as_string(hide_password=True)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=code)
+
+
+def _require_migrated(*, answering: bool = True) -> None:
+    """Exit 2, saying so in one line, when the database lacks this release's migrations;
+    and, with ``answering``, exit 1 when it does not answer."""
+    engine = get_engine()
+    try:
+        schema.check(engine)
+    except schema.MigrationsPending as pending:
+        if schema.missing_file(engine):
+            raise _fail(
+                f"there is no database at {engine.url.database}: run `crisis-tracker db "
+                "upgrade` to make it, or set TRACKER_DATA_DIR or TRACKER_DATABASE_URL to "
+                "use another",
+                EXIT_NOT_MIGRATED,
+            ) from None
+        raise _fail(f"{pending.detail.rstrip('.')} ({_database()})", EXIT_NOT_MIGRATED) from None
+    except SQLAlchemyError as exc:
+        if answering:
+            raise _fail(
+                f"the database {_database()} does not answer ({exc.__class__.__name__})", 1
+            ) from None
+
 
 @contextmanager
 def _unit_of_work() -> Iterator[Session]:
     """A session committed when the command succeeds; an AppError becomes a message on
-    standard error and exit code 1, with nothing written."""
+    standard error and exit code 1, with nothing written. A database without this
+    release's migrations is exit code 2, before anything is read."""
+    _require_migrated()
     with new_session(writes=True) as session:
         try:
             yield session
             session.commit()
         except AppError as error:
             session.rollback()
-            typer.secho(f"error: {error.detail}", err=True, fg=typer.colors.RED)
+            exit_ = _fail(error.detail, 1)
             for problem in error.extensions.get("errors", []):
                 typer.secho(f"  {'.'.join(map(str, problem['loc']))}: {problem['msg']}", err=True)
-            raise typer.Exit(code=1) from error
+            raise exit_ from error
 
 
 @db_app.command("upgrade")
@@ -51,7 +102,7 @@ def db_upgrade(
 ) -> None:
     """Apply the database migrations (the only way the schema is made)."""
     command.upgrade(alembic_config(), revision)
-    typer.echo(f"database upgraded to {revision}")
+    typer.echo(f"database {_database()} upgraded to {revision}")
 
 
 @app.command()
@@ -71,6 +122,9 @@ def serve(
     from app import logs, metrics
 
     settings = get_settings()
+    # A database that does not answer yet may come up later (/readyz says when); one that
+    # answers without the migrations will not fix itself.
+    _require_migrated(answering=False)
     made = metrics.prepare_multiprocess(workers)
     try:
         uvicorn.run(

@@ -2,8 +2,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+import platformdirs
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DATABASE_FILE = "crisis-tracker.db"
+# Where the embedded database lived before it moved to the user data directory: relative to
+# the working directory, so each directory a command ran in had a database of its own.
+LOCAL_DATA_DIR = Path("data")
 
 
 class Settings(BaseSettings):
@@ -13,7 +19,9 @@ class Settings(BaseSettings):
 
     # Unset means an embedded SQLite file in ``data_dir``.
     database_url: str | None = None
-    data_dir: Path = Path("data")
+    # Unset: ./data when it holds a database (data_dir_is_local), otherwise the platform's
+    # user data directory, so that every command finds the same database wherever it runs.
+    data_dir: Path = Path()
     # How long a request waits to connect to PostgreSQL, in seconds: with the database
     # down, requests fail this fast.
     database_timeout: float = Field(default=2.0, gt=0)
@@ -78,6 +86,23 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    _data_dir_is_local: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _default_data_dir(self) -> Self:
+        if "data_dir" not in self.model_fields_set:
+            if (LOCAL_DATA_DIR / DATABASE_FILE).is_file():
+                self.data_dir = LOCAL_DATA_DIR.resolve()
+                self._data_dir_is_local = self.database_url is None
+            else:
+                self.data_dir = Path(platformdirs.user_data_dir("crisis-tracker", appauthor=False))
+        return self
+
+    @property
+    def data_dir_is_local(self) -> bool:
+        """The database is the one found in ./data, with no setting naming it."""
+        return self._data_dir_is_local
+
     @model_validator(mode="after")
     def _replica_needs_postgres(self) -> Self:
         if self.database_replica_url is None:
@@ -104,7 +129,7 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'crisis-tracker.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / DATABASE_FILE).resolve()}"
 
 
 @lru_cache

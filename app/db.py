@@ -73,13 +73,33 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL; None for another database or one in memory."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if parsed.query.get("uri") == "true" or database.startswith("file:"):
+        return None  # an SQLite URI says itself whether the file may be created
+    return Path(database)
+
+
+def _open_existing(path: Path) -> Any:
+    def connect(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        # SQLite creates a missing file on connect; mode=rw makes that an error instead, so
+        # a command run with the wrong settings never leaves an empty database behind.
+        cargs[:] = [f"{path.resolve().as_uri()}?mode=rw"]
+        cparams["uri"] = True
+
+    return connect
+
+
+def make_engine(url: str, *, create: bool = False) -> Engine:
+    """An engine for ``url``. An SQLite file is created, with its folder, only when
+    ``create`` says so (for the migrations); otherwise a missing file fails to connect."""
     settings = get_settings()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             parsed,
             connect_args={"check_same_thread": False, "timeout": settings.sqlite_busy_timeout},
@@ -87,6 +107,11 @@ def make_engine(url: str) -> Engine:
             max_overflow=settings.pool_max_overflow,
             pool_timeout=settings.pool_timeout,
         )
+        path = sqlite_file(url)
+        if path is not None and create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif path is not None:
+            event.listen(engine, "do_connect", _open_existing(path))
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.i18n import _, either, pydantic_message, title
-from app.requests import route_templates
+from app.requests import allowed_methods
 
 logger = logging.getLogger(__name__)
 
@@ -308,28 +308,21 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404 and detail == "Not Found":
         detail = _("There is no such endpoint.")
     elif exc.status_code == 405:
-        allowed = _allowed_methods(request)
-        headers["Allow"] = ", ".join(allowed)
-        detail = _(
-            "{method} is not supported here; use {allowed}.",
-            method=request.method,
-            allowed=either(allowed),
-        )
+        # Starlette names only the methods of the first route that matched.
+        allowed = allowed_methods(request.app, request.url.path) or frozenset()
+        return method_not_allowed(request.method, allowed)
     problem_type = getattr(exc, "problem_type", "about:blank")
     return problem_response(exc.status_code, detail, type_=problem_type, headers=headers or None)
 
 
-def _allowed_methods(request: Request) -> list[str]:
-    """Every method of the resource at the request's path (Starlette names only the
-    methods of the first route that matched)."""
-    path = request.url.path
-    return sorted(
-        {
-            m
-            for _t, pattern, methods in route_templates(request.app)
-            if pattern.fullmatch(path)
-            for m in methods
-        }
+def method_not_allowed(method: str, allowed: frozenset[str]) -> JSONResponse:
+    """405, with the methods of the resource in ``Allow`` (the message leaves out HEAD,
+    which goes without saying where GET is)."""
+    named = sorted(allowed - {"HEAD"} if "GET" in allowed else allowed)
+    return problem_response(
+        405,
+        _("{method} is not supported here; use {allowed}.", method=method, allowed=either(named)),
+        headers={"Allow": ", ".join(sorted(allowed))},
     )
 
 

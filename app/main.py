@@ -5,7 +5,9 @@ from typing import Any
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from app import metrics
 from app.admission import AdmissionMiddleware
@@ -22,16 +24,19 @@ from app.errors import (
     problem_responses,
     use_problem_media_type,
 )
+from app.exports.formats import MEDIA_TYPES, Format
 from app.exports.router import router as exports_router
 from app.health import router as health_router
 from app.i18n import LanguageMiddleware
 from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
+from app.methods import MethodsMiddleware
 from app.parameters import known_query_parameters
 from app.reference.router import router as reference_router
 from app.reporting.router import router as reporting_router
 from app.requests import RequestIdMiddleware, route_templates
+from app.schema import require_migrated
 from app.sectors.router import router as sectors_router
 from app.sitreps.router import router as sitreps_router
 from app.totals.router import router as totals_router
@@ -43,6 +48,14 @@ headquarters how many people were reached per country and year.
 Authenticate with `Authorization: Bearer <token>` (tokens come from
 `crisis-tracker users create`). Errors are `application/problem+json` (RFC 9457).
 """
+
+
+# Answers smaller than this go as they are: gzip would save a few bytes, if any, and cost
+# a compression per request. A sitrep with a couple of lines is already larger.
+GZIP_MINIMUM_BYTES = 1024
+# zlib's default level: nearly the size of level 9 (Starlette's default) for a fraction of
+# its CPU, on 2-core servers that also compress streamed exports.
+GZIP_LEVEL = 6
 
 
 @asynccontextmanager
@@ -99,6 +112,11 @@ def restore_example_nulls(openapi: dict[str, Any]) -> None:
                     _restore_nulls(openapi, media.get("schema", {}), example)
 
 
+def _home() -> RedirectResponse:
+    """A browser pointed at the service lands on the dashboard (the API is at /docs)."""
+    return RedirectResponse("/dashboard/", status_code=302)
+
+
 def create_app() -> FastAPI:
     # /docs and /redoc load Swagger UI and ReDoc from the copies inside the installed
     # fastapi-offline package, served below /docs/static: they work with no internet.
@@ -115,6 +133,17 @@ def create_app() -> FastAPI:
     app.add_exception_handler(Replay, replay_response)
     settings = get_settings()
     # Added last runs first: the request id is set before anything can refuse a request.
+    # JSON, CSV and HXL answers, streamed exports included, are compressed for clients that
+    # accept gzip; XLSX files are ZIP archives already, and the dashboard compresses its
+    # own files once (app.dashboard.assets), which the middleware leaves as they are.
+    app.add_middleware(
+        GZipMiddleware,
+        minimum_size=GZIP_MINIMUM_BYTES,
+        compresslevel=GZIP_LEVEL,
+        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, MEDIA_TYPES[Format.xlsx]),
+    )
+    # Outside the compression, so that HEAD has the headers of the compressed GET.
+    app.add_middleware(MethodsMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -170,7 +199,7 @@ def create_app() -> FastAPI:
     api = APIRouter(
         prefix="/api/v1",
         responses=problem_responses(401, 413, 422, 429, 503),
-        dependencies=[Depends(known_query_parameters)],
+        dependencies=[Depends(require_migrated), Depends(known_query_parameters)],
     )
     for router in (
         auth_router,
@@ -188,7 +217,8 @@ def create_app() -> FastAPI:
         api.include_router(router)
     app.include_router(health_router)
     app.include_router(dashboard_router)
-    # A route of the application itself, outside the OpenAPI document.
+    # Routes of the application itself, outside the OpenAPI document.
+    app.add_api_route("/", _home, include_in_schema=False)
     app.add_api_route("/metrics", metrics.read_metrics, include_in_schema=False)
     app.include_router(api)
     return app

@@ -50,12 +50,13 @@ def route_template(scope: Scope) -> str:
     app = scope.get("app")
     if app is None:
         return UNMATCHED
-    best: tuple[tuple[bool, int], str] | None = None
+    best: tuple[tuple[int, bool], str] | None = None
     for template, pattern, methods in route_templates(app):
         if pattern.fullmatch(scope["path"]):
-            # As the router would choose: a route of this method, then literal segments
-            # over parameters (/sitreps/batch over /sitreps/{sitrep_id}).
-            rank = (scope["method"] in methods, -template.count("{"))
+            # The resource the path names, as allowed_methods finds it: literal segments
+            # over parameters (/sitreps/batch over /sitreps/{sitrep_id}), whatever the
+            # method; then, among equals, a route of this method.
+            rank = (-template.count("{"), scope["method"] in methods)
             if best is None or rank > best[0]:
                 best = (rank, template)
     return UNMATCHED if best is None else best[1]
@@ -83,3 +84,21 @@ def route_templates(app: Any) -> list[Template]:
         ]
         app.state.route_templates = table
     return table
+
+
+def allowed_methods(app: Any, path: str) -> frozenset[str] | None:
+    """The methods of the resource at ``path``, None when no route has it. That resource is
+    the most literal template matching the path, as the router prefers it
+    (/sitreps/batch, not /sitreps/{sitrep_id}); HEAD is allowed wherever GET is."""
+    matches = [
+        (template.count("{"), methods)
+        for template, pattern, methods in route_templates(app)
+        if pattern.fullmatch(path)
+    ]
+    if not matches:
+        return None
+    fewest = min(parameters for parameters, _methods in matches)
+    allowed = set().union(*(methods for parameters, methods in matches if parameters == fewest))
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return frozenset(allowed)

@@ -667,7 +667,7 @@ def test_no_method_changes_the_trail(api: ApiFactory, hq: Api, method: str) -> N
             method, AUDIT, json={"action": "sitrep.submit", "actor": "nobody"}
         )
         problem = assert_problem(response, 405)
-        assert response.headers["Allow"] == "GET"
+        assert response.headers["Allow"] == "GET, HEAD"
         assert method in problem["detail"]
     assert events(hq) == before
 

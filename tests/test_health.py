@@ -4,11 +4,11 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, create_engine, text
 
-from app import health
+from app import health, schema
 from app.db import alembic_config, make_engine
 from tests.factories import assert_problem
 
-HEAD = health.shipped_migrations().get_heads()[0]
+HEAD = schema.shipped_migrations().get_heads()[0]
 
 
 def test_healthz_needs_no_token(client) -> None:
@@ -78,7 +78,7 @@ def other_database(
 
 def test_readyz_is_503_while_migrations_are_pending(client, other_database) -> None:
     url, _engine = other_database
-    older = health.shipped_migrations().get_revision(HEAD).down_revision
+    older = schema.shipped_migrations().get_revision(HEAD).down_revision
     assert isinstance(older, str)
     command.upgrade(alembic_config(url), older)
 

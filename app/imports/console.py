@@ -1,5 +1,6 @@
 """An import on a terminal: a progress bar for large files, and the report as tables."""
 
+import os
 from types import TracebackType
 from typing import Self
 
@@ -19,6 +20,10 @@ from app.imports.schemas import ImportProblem, ImportRead
 # Below this many rows an import takes a moment, and a bar would only flicker.
 LARGE_FILE_ROWS = 1000
 _STAGES = {"rows": "rows parsed", "sitreps": "sitreps submitted"}
+# The width of a report written to a file or a pipe: one a program reads or a person
+# searches, so every line whole rather than wrapped at the 80 columns rich assumes when
+# there is no terminal to measure. Tables are only as wide as their contents.
+PIPED_WIDTH = 100_000
 
 
 class ProgressBar:
@@ -59,8 +64,17 @@ class ProgressBar:
             self._progress.stop()
 
 
+def report_console() -> Console:
+    """Standard output: a terminal's width, a pipe's without limit (COLUMNS decides when
+    it is set)."""
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPED_WIDTH
+    return console
+
+
 def render(report: ImportRead, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or report_console()
     kind = report.format.upper() + (" with HXL hashtags" if report.hxl else "")
     console.print(
         f"{kind}: {report.rows} rows, {report.rows_skipped} skipped, "
