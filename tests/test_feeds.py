@@ -882,3 +882,36 @@ def test_limits(api) -> None:
     assert get_feed(hq, "shelter", limit=1000)["items"] == []
     assert get_feed(hq, "shelter", limit=1)["items"] == []
     assert_problem(hq.get(feed_url("shelter"), params={"format": "csv"}), 422)
+
+
+def test_a_poll_with_nothing_new_is_a_304(api) -> None:
+    """Coordinators poll every few minutes and most polls find nothing: the page's ETag in
+    If-None-Match (weakly compared, as a compressing proxy leaves it) gets a 304 with no
+    body while nothing changed, and the new page as soon as something did."""
+    field = api("field", countries=["SDN"])
+    coordinator = api("coordinator", clusters=["shelter"])
+    submit(field, sitrep(line("shelter", admin1="SD01", reached=40)))
+    first = coordinator.get(feed_url("shelter"))
+    assert first.status_code == 200 and len(first.json()["items"]) == 1
+    cursor = first.json()["next_cursor"]
+    poll = coordinator.get(feed_url("shelter"), params={"since": cursor})
+    assert poll.status_code == 200 and poll.json() == {"items": [], "next_cursor": cursor}
+    etag = poll.headers["ETag"]
+    for offered in (etag, f"W/{etag}", f'"other", {etag}'):
+        again = coordinator.get(
+            feed_url("shelter"), params={"since": cursor}, headers={"If-None-Match": offered}
+        )
+        assert again.status_code == 304, offered
+        assert again.content == b"" and again.headers["ETag"] == etag
+    # A page's ETag is its own: another one does not match.
+    stale = coordinator.get(
+        feed_url("shelter"), params={"since": cursor}, headers={"If-None-Match": '"old"'}
+    )
+    assert stale.status_code == 200 and stale.json()["items"] == []
+    submit(field, sitrep(line("shelter", admin1="SD02", reached=7)))
+    changed = coordinator.get(
+        feed_url("shelter"), params={"since": cursor}, headers={"If-None-Match": etag}
+    )
+    assert changed.status_code == 200
+    assert [item["people_reached"] for item in changed.json()["items"]] == [7]
+    assert changed.headers["ETag"] != etag

@@ -1,7 +1,8 @@
+import hashlib
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from app.auth.dependencies import CurrentUser
 from app.clusters import service as clusters
@@ -53,6 +54,7 @@ def list_clusters(_user: CurrentUser) -> list[ClusterRead]:
                 }
             },
         },
+        304: {"description": "Nothing new since the page whose ETag is in If-None-Match."},
         **problem_responses(400, 403, 404),
     },
 )
@@ -68,6 +70,10 @@ def read_feed(
     ] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     format: Annotated[Literal["json", "hxl"], Query()] = "json",
+    if_none_match: Annotated[
+        str | None,
+        Header(description="The ETag of the page this poll got last time: 304 if unchanged."),
+    ] = None,
 ) -> Response:
     """The lines of the cluster's sectors, in change order, for 4W/5W tools.
 
@@ -85,6 +91,8 @@ def read_feed(
     `people_reached_new`), so your sums stay equal to the totals.
 
     `next_cursor` is never null; a page shorter than `limit` means you have caught up.
+    Every page has an `ETag`: poll again with the same URL and `If-None-Match: <that
+    ETag>`, and an answer with nothing new is a `304 Not Modified` with no body.
     `format=hxl` returns the same items as HXL JSON rows; the next cursor is then in the
     `Link` header."""
     cluster = clusters.get_cluster(code)
@@ -108,4 +116,16 @@ def read_feed(
         content = clusters.json_bytes(clusters.hxl_rows(cluster, page))
     else:
         content = clusters.json_bytes({"items": page.items, "next_cursor": page.next_cursor})
-    return Response(content, media_type="application/json", headers={"Link": link})
+    # The page's bytes name it: a poll that would get the same page again (nothing new
+    # since its cursor) and says so with If-None-Match is a 304 with no body.
+    etag = '"' + hashlib.blake2b(content, digest_size=12).hexdigest() + '"'
+    headers = {"Link": link, "ETag": etag}
+    if if_none_match is not None and _matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content, media_type="application/json", headers=headers)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match compares weakly (RFC 9110 section 13.1.2): W/ is ignored."""
+    offered = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in offered or etag in offered
