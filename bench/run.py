@@ -39,8 +39,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -139,9 +141,18 @@ class Http:
         self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self.conn = http.client.HTTPConnection(HOST, port, timeout=300)
         self.used = time.monotonic()
+        self.last_headers: dict[str, str] = {}
+        self.last_status = 0
 
-    def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> bytes:
-        headers = dict(self.headers)
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        expect: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> bytes:
+        headers = {**self.headers, **(headers or {})}
         data = None
         if body is not None:
             data = orjson.dumps(body)
@@ -153,6 +164,8 @@ class Http:
         response = self.conn.getresponse()
         payload = response.read()
         self.used = time.monotonic()
+        self.last_headers = dict(response.getheaders())
+        self.last_status = response.status
         if response.status != expect:
             raise SystemExit(f"{method} {path}: {response.status} {payload[:500]!r}")
         return payload
@@ -293,6 +306,41 @@ def measure_floor(results: Results, client: Http, runs: int) -> None:
         "<= 2x",
         f"{ratio:.2f}x",
         ratio <= 2,
+    )
+    # A coordinator's poll that finds nothing new: the caught-up cursor, the page's ETag.
+    feed = f"{API}/clusters/health/feed"
+    cursor = orjson.loads(client.get(feed, limit=1))["next_cursor"]
+    while True:
+        page = orjson.loads(client.get(feed, since=cursor, limit=1000))
+        cursor = page["next_cursor"]
+        if len(page["items"]) < 1000:
+            break
+    poll = f"{feed}?{urlencode({'since': cursor, 'limit': 1000})}"
+    client.call("GET", poll)
+    etag = client.last_headers["etag"]
+    polls: list[float] = []
+    me = []
+    for _ in range(runs * 10):
+        polls += timed(
+            lambda: client.call("GET", poll, expect=304, headers={"If-None-Match": etag}),
+            1,
+            warmup=0,
+        )
+        me += timed(lambda: client.get(f"{API}/me"), 1, warmup=0)
+    poll_ratio = p50(polls) / p50(me)
+    results.add(
+        "request floor",
+        "feed poll with nothing new (If-None-Match, 304), p50",
+        ms(p50(polls)),
+        "authenticated GET /api/v1/me",
+        ms(p50(me)),
+        f"{poll_ratio:.2f}x",
+    )
+    results.target(
+        "feed poll with nothing new against authenticated /me",
+        "<= 2x",
+        f"{poll_ratio:.2f}x",
+        poll_ratio <= 2,
     )
 
 
@@ -750,6 +798,152 @@ def measure_ingest(
     )
 
 
+def _crisis(client: Http, countries: list[str], what: str) -> int:
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+    body = {
+        "name": f"Benchmark {what} {stamp}",
+        "kind": "other",
+        "countries": countries,
+        "started_on": "2024-01-01",
+    }
+    return int(orjson.loads(client.call("POST", f"{API}/crises", body, expect=201))["id"])
+
+
+def _submit_all(port: int, token: str, bodies: list[dict[str, Any]]) -> list[float]:
+    """Submits the sitreps one after the other on one connection; their latencies."""
+    client = Http(port, token)
+    seconds = []
+    for body in bodies:
+        started = time.perf_counter()
+        client.call("POST", f"{API}/sitreps", body, expect=201)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def p99(seconds: list[float]) -> float:
+    return statistics.quantiles(seconds, n=100, method="inclusive")[98]
+
+
+def measure_writers(results: Results, env: dict[str, str], token: str, postgres: bool) -> None:
+    """Writers against each other, on a server of two workers: throughput of 4 clients
+    against 1, a one-line write while a 500-sitrep batch is written against the same write
+    idle, and 50 writers at once."""
+    print("writers (serve --workers 2)")
+    port = load.free_port()
+    log = Path(tempfile.mkdtemp(prefix="crisis-tracker-bench-writers-")) / "server.log"
+    rng = random.Random(11)
+    countries = [c for c in sorted(load.reference.countries()) if len(load.admin1_of(c)) >= 8]
+    batch_countries, other_countries = countries[:10], countries[10:20]
+    try:
+        with load.server(env, port, 2, log):
+            client = Http(port, token)
+            # 1 client, then 4 at once, each with sitreps of its own weeks.
+            crisis = _crisis(client, other_countries, "writers")
+            per_client = 120
+            bodies = ingest_sitreps(crisis, other_countries, per_client * 5, 0, rng)
+            started = time.perf_counter()
+            _submit_all(port, token, bodies[:per_client])
+            one = per_client / (time.perf_counter() - started)
+            groups = [bodies[per_client * (k + 1) : per_client * (k + 2)] for k in range(4)]
+            started = time.perf_counter()
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda g: _submit_all(port, token, g), groups))
+            four = 4 * per_client / (time.perf_counter() - started)
+            results.add(
+                "writers",
+                "single sitreps/s, 4 clients at once",
+                f"{four:,.1f} sitreps/s",
+                "1 client",
+                f"{one:,.1f} sitreps/s",
+                f"{four / one:.2f}x",
+            )
+            if postgres:
+                results.target(
+                    "write throughput, 4 clients against 1 (--workers 2)",
+                    ">= 1.6x",
+                    f"{four / one:.2f}x",
+                    four >= 1.6 * one,
+                )
+            # A one-line write, idle and while a 500-sitrep batch is written.
+            small = _crisis(client, other_countries, "one-line writes")
+            lines = [
+                {**s, "lines": s["lines"][:1]}
+                for s in ingest_sitreps(small, other_countries, 400, 0, rng)
+            ]
+            idle = _submit_all(port, token, lines[:60])
+            batch_crisis = _crisis(client, batch_countries, "batch")
+            batch = ingest_sitreps(batch_crisis, batch_countries, 500, 0, rng)
+            done = threading.Event()
+            during: list[float] = []
+
+            def write_batch() -> None:
+                try:
+                    Http(port, token).call("POST", f"{API}/sitreps/batch", {"sitreps": batch})
+                finally:
+                    done.set()
+
+            sender = threading.Thread(target=write_batch)
+            sender.start()
+            writer = Http(port, token)
+            remaining = iter(lines[60:])
+            time.sleep(0.2)  # the batch is at work
+            while not done.is_set():
+                body = next(remaining)
+                started = time.perf_counter()
+                writer.call("POST", f"{API}/sitreps", body, expect=201)
+                during.append(time.perf_counter() - started)
+            sender.join()
+            ratio = p99(during) / p99(idle)
+            results.add(
+                "writers",
+                f"1-line write during a 500-sitrep batch, p99 ({len(during)} writes)",
+                ms(p99(during)),
+                "the same write idle, p99",
+                ms(p99(idle)),
+                f"{ratio:.1f}x",
+            )
+            results.target(
+                "a 1-line write while a 500-sitrep batch is written, p99",
+                "<= 10x idle",
+                f"{ratio:.1f}x",
+                ratio <= 10,
+            )
+            # 50 writers at once.
+            crowd = _crisis(client, other_countries, "crowd")
+            crowd_bodies = ingest_sitreps(crowd, other_countries, 50, 0, rng)
+            barrier = threading.Barrier(50)
+            statuses: list[int] = []
+
+            def one_writer(body: dict[str, Any]) -> None:
+                conn = http.client.HTTPConnection(HOST, port, timeout=300)
+                barrier.wait()
+                conn.request(
+                    "POST",
+                    f"{API}/sitreps",
+                    body=orjson.dumps(body),
+                    headers={**client.headers, "Content-Type": "application/json"},
+                )
+                response = conn.getresponse()
+                response.read()
+                statuses.append(response.status)
+                conn.close()
+
+            with ThreadPoolExecutor(50) as pool:
+                list(pool.map(one_writer, crowd_bodies))
+            errors = sum(1 for status in statuses if status >= 500)
+            results.add(
+                "writers",
+                "50 writers at once: answers 5xx",
+                str(errors),
+                "answers",
+                ", ".join(f"{s}: {statuses.count(s)}" for s in sorted(set(statuses))),
+                "",
+            )
+            results.target("50 concurrent writers: answers of 5xx", "0", str(errors), errors == 0)
+    finally:
+        shutil.rmtree(log.parent, ignore_errors=True)
+
+
 def measure_memory(results: Results, client: Http, pid: int, pages: int) -> None:
     print("memory")
     before, _ = rss_kb(pid)
@@ -980,6 +1174,7 @@ def main(argv: list[str] | None = None) -> int:
             measure_dashboard(results, port, token, country, args.runs)
             measure_ingest(results, raw, client, args.singles, args.batches, args.batch_size)
             measure_memory(results, client, pid, args.traverse)
+        measure_writers(results, env, token, postgres=args.db == "postgres")
     finally:
         raw.close()
         shutil.rmtree(log.parent, ignore_errors=True)
