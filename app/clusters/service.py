@@ -170,7 +170,7 @@ def feed(
         caught_up = session.scalar(select(func.max(line.feed_seq)).where(*in_scope)) or 0
         query = query.where(LIVE_LINE, line.feed_seq <= caught_up)
     else:
-        (caught_up,) = decode_cursor("feed", since, arity=1)
+        (caught_up,) = decode_cursor("feed", since, types=(int,))
         query = query.where(line.feed_seq > caught_up)
     rows = session.execute(query.limit(limit)).all()
     if len(rows) == limit or (rows and since is not None):

@@ -35,7 +35,7 @@ from app.errors import (
     validation_failed,
 )
 from app.i18n import N_, _, number
-from app.pagination import Page, decode_cursor, keyset_page
+from app.pagination import ROW_ID, Page, decode_cursor, keyset_page
 from app.reference import service as reference
 from app.sectors import service as sectors
 from app.sitreps.models import (
@@ -820,7 +820,7 @@ def list_page(
     countries = auth.narrow_countries(user, filters.countries)
     query = _current_query().order_by(Sitrep.id.desc())
     if cursor is not None:
-        (after,) = decode_cursor("sitreps", cursor, arity=1)
+        (after,) = decode_cursor("sitreps", cursor, types=(ROW_ID,))
         query = query.where(Sitrep.id < after)
     if countries is not None:
         query = query.where(Sitrep.country.in_(countries))
@@ -860,7 +860,7 @@ def revisions_page(
         .order_by(SitrepRevision.revision)
     )
     if cursor is not None:
-        (after,) = decode_cursor("revisions", cursor, arity=1)
+        (after,) = decode_cursor("revisions", cursor, types=(ROW_ID,))
         query = query.where(SitrepRevision.revision > after)
     rows, next_cursor = keyset_page(
         session.execute(query.limit(limit + 1)).all(),

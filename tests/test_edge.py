@@ -1,0 +1,124 @@
+"""The strict, helpful edge (issue 13): crafted cursors, empty and unknown query
+parameters, every problem of a body in one 422, parse failures as problems, weak ETags,
+GET bodies sent back as PUT bodies, and ids outside the caller's countries."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date
+from typing import Any
+
+import pytest
+
+from app.pagination import BIG, ROW_ID, IntIn, MalformedCursor, decode_cursor, encode_cursor
+from tests.factories import assert_problem, sitrep
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor(kind: str, value: Any) -> str:
+    return _b64(json.dumps({"k": kind, "v": value}).encode())
+
+
+@pytest.fixture
+def admin(api):
+    return api("admin")
+
+
+@pytest.fixture
+def field(api):
+    return api("field", countries=["SDN"])
+
+
+# --- cursors ------------------------------------------------------------------------------
+
+CRAFTED = [
+    [2**31],  # above an INTEGER id: PostgreSQL "integer out of range"
+    [2**63],
+    [2**63 + 5],
+    [10**30],
+    [[[[1]]]],
+    [[1]],
+    [{"a": 1}],
+    ["1"],
+    [None],
+]
+
+
+def _deep(kind: str) -> str:
+    return _b64(b'{"k":"' + kind.encode() + b'","v":' + b"[" * 3000 + b"]" * 3000 + b"}")
+
+
+@pytest.mark.parametrize(
+    ("path", "param", "kind"),
+    [
+        ("/api/v1/sitreps", "cursor", "sitreps"),
+        ("/api/v1/audit", "cursor", "audit"),
+        ("/api/v1/crises", "cursor", "crises"),
+        ("/api/v1/clusters/shelter/feed", "since", "feed"),
+    ],
+)
+def test_a_crafted_cursor_is_a_400_before_the_database(
+    admin, path: str, param: str, kind: str
+) -> None:
+    values = [v for v in CRAFTED if not (kind == "feed" and v == [2**31])]
+    for value in values:
+        response = admin.get(path, params={param: _cursor(kind, value)})
+        body = assert_problem(response, 400)
+        assert body["type"] == "urn:crisis-tracker:problem:malformed-cursor", value
+    for cursor in (_deep(kind), "A" * 5000):
+        body = assert_problem(admin.get(path, params={param: cursor}), 400)
+        assert body["type"] == "urn:crisis-tracker:problem:malformed-cursor"
+
+
+def test_a_feed_cursor_may_hold_a_bigint(admin) -> None:
+    response = admin.get(
+        "/api/v1/clusters/shelter/feed", params={"since": _cursor("feed", [2**40])}
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_a_revisions_cursor_out_of_range_is_400(admin, field) -> None:
+    created = field.post("/api/v1/sitreps", json=sitrep())
+    assert created.status_code == 201, created.text
+    path = f"/api/v1/sitreps/{created.json()['id']}/revisions"
+    for value in ([2**31], [2**63], [[[1]]]):
+        assert_problem(admin.get(path, params={"cursor": _cursor("revisions", value)}), 400)
+
+
+def test_decode_cursor_checks_each_position() -> None:
+    assert decode_cursor("x", encode_cursor("x", [5]), types=(ROW_ID,)) == (5,)
+    assert decode_cursor("x", encode_cursor("x", [2**63 - 1]), types=(int,)) == (2**63 - 1,)
+    cursor = encode_cursor("x", [3, date(2024, 3, 1), "SDN"])
+    assert decode_cursor("x", cursor, types=(IntIn(1, 9), date, str)) == (
+        3,
+        date(2024, 3, 1),
+        "SDN",
+    )
+    for value, types in [
+        ([2**31], (ROW_ID,)),
+        ([2**63], (BIG,)),
+        ([-1], (int,)),
+        ([True], (int,)),
+        ([0], (IntIn(1, 9),)),
+        (["2024-02-30"], (date,)),
+        ([5], (date,)),
+        (["x" * 201], (str,)),
+        ([1, 2], (int,)),
+    ]:
+        with pytest.raises(MalformedCursor):
+            decode_cursor("x", _cursor("x", value), types=types)
+
+
+def test_decode_cursor_takes_alternative_forms() -> None:
+    """A cursor that grew a position (the feed's, from one integer to two) still reads in
+    its old form: the caller tells them apart by length."""
+    forms = ((int, int), (int,))
+    assert decode_cursor("feed", encode_cursor("feed", [7]), types=forms) == (7,)
+    assert decode_cursor("feed", encode_cursor("feed", [2**40, 7]), types=forms) == (2**40, 7)
+    for value in ([], [1, 2, 3], [2**63, 1], [1, -1]):
+        with pytest.raises(MalformedCursor):
+            decode_cursor("feed", _cursor("feed", value), types=forms)
