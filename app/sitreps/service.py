@@ -343,7 +343,7 @@ def _live_for_change(
     sitrep = session.get(Sitrep, sitrep_id)
     if sitrep is None:
         raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
-    auth.require_country(user, sitrep.country, thing="sitrep")
+    _require_in_scope(user, sitrep)
     if if_match is None:
         raise PreconditionRequired(
             _(
@@ -786,9 +786,16 @@ def _check_slots(session: Session, data: SitrepCreate, *, sitrep_id: int | None)
 # --- reads -----------------------------------------------------------------------------
 
 
-def _require_reader(user: User, country: str) -> None:
+def _require_reader(user: User) -> None:
     auth.require_role(user, Role.field, Role.hq, Role.admin)
-    auth.require_country(user, country, thing="sitrep")
+
+
+def _require_in_scope(user: User, sitrep: Sitrep) -> None:
+    """A sitrep outside the user's countries answers as a missing one does (API.md), so
+    that its id tells nothing."""
+    scope = auth.country_scope(user)
+    if scope is not None and sitrep.country not in scope:
+        raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep.id))
 
 
 def _current_query() -> Select[Sitrep, SitrepRevision, str]:
@@ -804,11 +811,12 @@ def _current_query() -> Select[Sitrep, SitrepRevision, str]:
 
 
 def get(session: Session, *, sitrep_id: int, user: User) -> tuple[Sitrep, SitrepRead]:
+    _require_reader(user)
     row = session.execute(_current_query().where(Sitrep.id == sitrep_id)).first()
     if row is None:
         raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
     sitrep, revision, submitted_by = row
-    _require_reader(user, sitrep.country)
+    _require_in_scope(user, sitrep)
     return sitrep, _read(sitrep, revision, submitted_by, _current_new(session, [revision]))
 
 
@@ -848,10 +856,11 @@ def list_page(
 def revisions_page(
     session: Session, *, sitrep_id: int, limit: int, cursor: str | None, user: User
 ) -> Page[SitrepRevisionRead]:
+    _require_reader(user)
     sitrep = session.get(Sitrep, sitrep_id)
     if sitrep is None:
         raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
-    _require_reader(user, sitrep.country)
+    _require_in_scope(user, sitrep)
     submitter = aliased(User)
     query = (
         select(SitrepRevision, submitter.name)
