@@ -26,7 +26,7 @@ from app.i18n import LanguageMiddleware
 from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
-from app.parameters import known_query_parameters
+from app.parameters import EmptyQueryParametersMiddleware, known_query_parameters
 from app.reference.router import router as reference_router
 from app.reporting.router import router as reporting_router
 from app.requests import RequestIdMiddleware, route_templates
@@ -138,6 +138,7 @@ def create_app() -> FastAPI:
             burst=settings.rate_limit_burst,
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(EmptyQueryParametersMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     # Outside the limits and the last-resort 500, so that refused and failed requests are
     # counted and logged too; inside the request id, so that the access line carries it.

@@ -122,3 +122,41 @@ def test_decode_cursor_takes_alternative_forms() -> None:
     for value in ([], [1, 2, 3], [2**63, 1], [1, -1]):
         with pytest.raises(MalformedCursor):
             decode_cursor("feed", _cursor("feed", value), types=forms)
+
+
+# --- query parameters ---------------------------------------------------------------------
+
+
+def test_empty_query_parameters_are_absent(admin, field) -> None:
+    assert field.post("/api/v1/sitreps", json=sitrep()).status_code == 201
+    everything = admin.get("/api/v1/totals", params={"year": "2024"}).json()
+    for query in ("country=&year=2024", "group_by=&year=2024", "country=+&group_by=&year=2024"):
+        response = admin.get(f"/api/v1/totals?{query}")
+        assert response.status_code == 200, (query, response.text)
+        assert response.json() == everything
+    listed = admin.get("/api/v1/sitreps").json()
+    for query in ("country=", "limit=&cursor=", "status=&period_from=&crisis_id=", "&&country="):
+        response = admin.get(f"/api/v1/sitreps?{query}")
+        assert response.status_code == 200, (query, response.text)
+        assert response.json() == listed
+    feed = admin.get("/api/v1/clusters/shelter/feed?since=&country=&limit=")
+    assert feed.status_code == 200, feed.text
+    assert len(feed.json()["items"]) == 1
+
+
+def test_an_empty_filter_does_not_widen_a_field_officers_answer(api, field) -> None:
+    assert field.post("/api/v1/sitreps", json=sitrep()).status_code == 201
+    other = api("field", countries=["TCD"])
+    assert other.get("/api/v1/sitreps?country=").json()["items"] == []
+    assert [r["country"] for r in other.get("/api/v1/totals?country=").json()["rows"]] == []
+
+
+def test_an_unknown_parameter_is_refused_even_when_empty(admin) -> None:
+    body = assert_problem(admin.get("/api/v1/totals?contry=&year=2024"), 422)
+    assert body["errors"] == [
+        {
+            "loc": ["query", "contry"],
+            "msg": "contry is not a parameter of this endpoint; it takes country, crisis_id, "
+            "division, group_by, phase, sector, year",
+        }
+    ]
