@@ -158,7 +158,7 @@ def create_app() -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     api = APIRouter(
         prefix="/api/v1",
-        responses=problem_responses(401, 413, 422, 429, 503),
+        responses=problem_responses(401, 413, 415, 422, 429, 503),
         dependencies=[Depends(known_query_parameters)],
     )
     for router in (

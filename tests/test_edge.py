@@ -160,3 +160,93 @@ def test_an_unknown_parameter_is_refused_even_when_empty(admin) -> None:
             "division, group_by, phase, sector, year",
         }
     ]
+
+
+# --- bodies that cannot be read -----------------------------------------------------------
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _body_error(response) -> str:
+    body = assert_problem(response, 422)
+    assert body["type"] == "urn:crisis-tracker:problem:validation"
+    assert [e["loc"] for e in body["errors"]] == [["body"]]
+    return str(body["errors"][0]["msg"])
+
+
+def test_a_json_syntax_error_gives_its_line_and_column(field) -> None:
+    msg = _body_error(
+        field.post("/api/v1/sitreps", content=b'{"country": "SDN",\n  "lines": [}', headers=JSON)
+    )
+    assert msg == "the body is not valid JSON: see line 2, column 13"
+
+
+def test_a_truncated_body_says_it_was_cut_off(field) -> None:
+    content = json.dumps(sitrep(), indent=1).encode()[:40]
+    msg = _body_error(field.post("/api/v1/sitreps", content=content, headers=JSON))
+    assert msg.startswith("the body ends before its JSON does (line 3, column")
+    assert "cut off" in msg
+
+
+def test_latin1_bytes_are_a_422_at_their_place(field) -> None:
+    content = '{"country": "SDN",\n "narrative": "Déplacés"}'.encode("latin-1")
+    msg = _body_error(field.post("/api/v1/sitreps", content=content, headers=JSON))
+    assert msg == (
+        "the body is not UTF-8 text (byte 0xE9 at line 2, column 17); JSON is sent in UTF-8"
+    )
+
+
+def test_too_deep_a_body_is_a_422(field) -> None:
+    content = b"[" * 100_000 + b"]" * 100_000
+    msg = _body_error(field.post("/api/v1/sitreps", content=content, headers=JSON))
+    assert "too deeply" in msg
+
+
+def test_a_huge_number_is_a_422(field) -> None:
+    content = b'{"lines": [{"people_reached": ' + b"9" * 5000 + b"}]}"
+    msg = _body_error(field.post("/api/v1/sitreps", content=content, headers=JSON))
+    assert msg == "the body holds a number of more than 4,300 digits"
+
+
+def test_a_compressed_request_body_is_a_415(field) -> None:
+    import gzip
+
+    content = gzip.compress(json.dumps(sitrep()).encode())
+    response = field.post(
+        "/api/v1/sitreps", content=content, headers={**JSON, "Content-Encoding": "gzip"}
+    )
+    body = assert_problem(response, 415)
+    assert body["type"] == "urn:crisis-tracker:problem:unsupported-media-type"
+    assert "uncompressed" in body["detail"] and "gzip" in body["detail"]
+    assert response.headers["Accept-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize(
+    ("headers", "named"),
+    [
+        ({}, "this request has no Content-Type"),
+        (
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            "application/x-www-form-urlencoded",
+        ),
+        ({"Content-Type": "text/plain"}, "not text/plain"),
+    ],
+)
+def test_a_body_not_sent_as_json_is_a_415(field, headers: dict[str, str], named: str) -> None:
+    content = json.dumps(sitrep()).encode()
+    for method, path in (("POST", "/api/v1/sitreps"), ("POST", "/api/v1/crises")):
+        response = field.request(method, path, content=content, headers=headers)
+        body = assert_problem(response, 415)
+        assert body["type"] == "urn:crisis-tracker:problem:unsupported-media-type"
+        assert "Content-Type: application/json" in body["detail"] and named in body["detail"]
+
+
+def test_an_unreadable_body_without_a_token_is_401_first(client) -> None:
+    for content, headers in [
+        (b"\xff\xfe", JSON),
+        (b"[" * 100_000, JSON),
+        (b"{", JSON),
+        (b'{"a": 1}', {}),
+    ]:
+        response = client.post("/api/v1/sitreps", content=content, headers=headers)
+        assert_problem(response, 401)
