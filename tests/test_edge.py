@@ -250,3 +250,36 @@ def test_an_unreadable_body_without_a_token_is_401_first(client) -> None:
     ]:
         response = client.post("/api/v1/sitreps", content=content, headers=headers)
         assert_problem(response, 401)
+
+
+# --- If-Match -----------------------------------------------------------------------------
+
+
+def _submitted(field) -> tuple[int, str]:
+    created = field.post("/api/v1/sitreps", json=sitrep())
+    assert created.status_code == 201, created.text
+    return int(created.json()["id"]), created.headers["ETag"]
+
+
+def test_a_weak_etag_is_refused_with_the_reason(field) -> None:
+    sitrep_id, etag = _submitted(field)
+    weak = f"W/{etag}"
+    for response in (
+        field.put(f"/api/v1/sitreps/{sitrep_id}", json=sitrep(), headers={"If-Match": weak}),
+        field.delete(
+            f"/api/v1/sitreps/{sitrep_id}", json={"reason": "x"}, headers={"If-Match": weak}
+        ),
+    ):
+        body = assert_problem(response, 412)
+        assert body["type"] == "urn:crisis-tracker:problem:precondition-failed"
+        assert "RFC 9110 §13.1.1" in body["detail"] and "strongly" in body["detail"]
+        assert weak in body["detail"] and body["detail"].endswith(f": {etag}.")
+    assert field.get(f"/api/v1/sitreps/{sitrep_id}").json()["revision"] == 1
+
+
+def test_a_strong_etag_beside_a_weak_one_still_matches(field) -> None:
+    sitrep_id, etag = _submitted(field)
+    response = field.put(
+        f"/api/v1/sitreps/{sitrep_id}", json=sitrep(), headers={"If-Match": f'W/"x", {etag}'}
+    )
+    assert response.status_code == 200, response.text

@@ -1,13 +1,14 @@
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import CurrentUser
 from app.auth.models import User
 from app.db import PathId, QueryId, SessionDep
-from app.errors import problem_responses
+from app.errors import PreconditionFailed, problem_responses
+from app.i18n import _
 from app.idempotency.dependencies import Idempotency, IdempotencyDep
 from app.pagination import Page, PageDep, page_example
 from app.reference.dependencies import CountryList
@@ -24,10 +25,34 @@ from app.sitreps.schemas import (
 
 router = APIRouter(prefix="/sitreps", tags=["sitreps"], responses=problem_responses(403))
 
-IfMatch = Annotated[
-    str | None,
-    Header(description="The ETag of the revision you are changing (from a GET of the sitrep)."),
-]
+
+def _if_match(
+    if_match: Annotated[
+        str | None,
+        Header(
+            description="The ETag of the revision you are changing (from a GET of the sitrep), "
+            "as it was sent: If-Match compares strongly, so a weak tag (W/...) never matches."
+        ),
+    ] = None,
+) -> str | None:
+    """If-Match as sent; a 412 that says why when it offers only weak entity tags, which
+    never match under the strong comparison If-Match uses (RFC 9110 §13.1.1)."""
+    tags = [tag.strip() for tag in (if_match or "").split(",") if tag.strip()]
+    if tags and all(tag.startswith("W/") for tag in tags):
+        raise PreconditionFailed(
+            _(
+                "If-Match compares entity tags strongly (RFC 9110 §13.1.1), so a weak tag "
+                "such as {tag} never matches, even when its value is the current one. Send "
+                "the ETag exactly as the sitrep's GET answered it, without W/ (a proxy that "
+                "compresses answers may have weakened it): {strong}.",
+                tag=tags[0],
+                strong=tags[0].removeprefix("W/"),
+            )
+        )
+    return if_match
+
+
+IfMatch = Annotated[str | None, Depends(_if_match)]
 
 
 def _answer(
@@ -138,7 +163,7 @@ def amend_sitrep(
     data: SitrepCreate,
     session: SessionDep,
     user: CurrentUser,
-    if_match: IfMatch = None,
+    if_match: IfMatch,
 ) -> Response:
     """Amend a sitrep: the body replaces it whole and becomes a new revision; earlier
     revisions stay readable. `If-Match` is required (428 without it, 412 when the sitrep has
@@ -159,7 +184,7 @@ def withdraw_sitrep(
     data: SitrepWithdraw,
     session: SessionDep,
     user: CurrentUser,
-    if_match: IfMatch = None,
+    if_match: IfMatch,
 ) -> Response:
     """Withdraw a sitrep, giving a reason: it leaves totals and feeds, and its history
     stays readable. `If-Match` is required."""
