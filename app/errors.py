@@ -362,11 +362,14 @@ def problem_body(exc: AppError) -> dict[str, Any]:
     }
 
 
-def validation_failed(errors: Sequence[dict[str, Any]]) -> ValidationFailed:
+def validation_problems(errors: Sequence[Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Pydantic's errors as (location, message) pairs, as ValidationFailed takes them."""
+    return [(_validation_loc(error["loc"]), _validation_message(error)) for error in errors]
+
+
+def validation_failed(errors: Sequence[Any]) -> ValidationFailed:
     """Pydantic's errors as a ValidationFailed pointing at each field."""
-    return ValidationFailed(
-        [(_validation_loc(error["loc"]), _validation_message(error)) for error in errors]
-    )
+    return ValidationFailed(validation_problems(errors))
 
 
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.pagination import BIG, ROW_ID, IntIn, MalformedCursor, decode_cursor, encode_cursor
-from tests.factories import assert_problem, sitrep
+from tests.factories import assert_problem, line, sitrep
 
 
 def _b64(raw: bytes) -> str:
@@ -283,3 +283,131 @@ def test_a_strong_etag_beside_a_weak_one_still_matches(field) -> None:
         f"/api/v1/sitreps/{sitrep_id}", json=sitrep(), headers={"If-Match": f'W/"x", {etag}'}
     )
     assert response.status_code == 200, response.text
+
+
+# --- every problem at once ----------------------------------------------------------------
+
+
+def _six_problems() -> dict[str, Any]:
+    body = sitrep(
+        line(
+            reached=10,
+            new=20,
+            disaggregation={"women": 1, "men": 1, "girls": 1, "boys": 1},
+            persons_with_disabilities=50,
+        ),
+        line("wash", admin1="TCD14", reached=5, unknown_figure=3),
+        end="2024-02-01",
+    )
+    body["approved"] = True
+    return body
+
+
+SIX = [
+    ["body", "approved"],
+    ["body", "lines", 1, "unknown_figure"],
+    ["body", "period_end"],
+    ["body", "lines", 0, "people_reached_new"],
+    ["body", "lines", 0, "disaggregation"],
+    ["body", "lines", 0, "persons_with_disabilities"],
+]
+
+
+def _locs(response) -> list[list[Any]]:
+    return [error["loc"] for error in assert_problem(response, 422)["errors"]]
+
+
+def test_unknown_fields_and_rule_violations_come_back_together(field) -> None:
+    """Unknown fields (the schema) and the rules of DOMAIN.md in one 422: the schema stage
+    no longer hides the rules. The line with an unknown field is still checked (its TCD14
+    p-code is not Sudan's)."""
+    found = _locs(field.post("/api/v1/sitreps", json=_six_problems()))
+    assert sorted(map(str, found)) == sorted(map(str, [*SIX, ["body", "lines", 1, "admin1"]]))
+
+
+def test_a_wrong_field_leaves_the_rest_checked(field) -> None:
+    body = sitrep(line(reached="many"), line("wash", reached=10, new=20), end="2024-02-01")
+    found = _locs(field.post("/api/v1/sitreps", json=body))
+    assert ["body", "lines", 0, "people_reached"] in found
+    assert ["body", "lines", 1, "people_reached_new"] in found
+    assert ["body", "period_end"] in found
+    body = sitrep(line(reached=10, new=20))
+    body["period_start"] = "March"
+    found = _locs(field.post("/api/v1/sitreps", json=body))
+    assert found == [["body", "period_start"], ["body", "lines", 0, "people_reached_new"]]
+
+
+def test_every_problem_at_once_in_an_amendment_and_a_batch(field) -> None:
+    sitrep_id, etag = _submitted(field)
+    response = field.put(
+        f"/api/v1/sitreps/{sitrep_id}", json=_six_problems(), headers={"If-Match": etag}
+    )
+    assert len(_locs(response)) == 7
+    batch = field.post("/api/v1/sitreps/batch", json={"sitreps": [_six_problems()]})
+    assert batch.status_code == 200, batch.text
+    problem = batch.json()["results"][0]["problem"]
+    assert len(problem["errors"]) == 7
+    assert ["body", "sitreps", 0, "approved"] in [e["loc"] for e in problem["errors"]]
+
+
+# --- a GET sent back as a PUT -------------------------------------------------------------
+
+
+def test_a_sitrep_read_and_sent_back_is_accepted(field) -> None:
+    sitrep_id, etag = _submitted(field)
+    read = field.get(f"/api/v1/sitreps/{sitrep_id}")
+    edited = {**read.json(), "narrative": "Corrected."}
+    response = field.put(f"/api/v1/sitreps/{sitrep_id}", json=edited, headers={"If-Match": etag})
+    assert response.status_code == 200, response.text
+    after = response.json()
+    assert after["revision"] == 2 and after["narrative"] == "Corrected."
+    assert [line["id"] for line in after["lines"]] == [line["id"] for line in read.json()["lines"]]
+
+
+def test_a_cumulative_sitrep_read_and_sent_back_is_accepted(field) -> None:
+    march = sitrep(line(reached=300, people_reached_cumulative=300))
+    assert field.post("/api/v1/sitreps", json=march).status_code == 201
+    april = sitrep(
+        line(reached=400, people_reached_cumulative=450), start="2024-04-01", end="2024-04-30"
+    )
+    created = field.post("/api/v1/sitreps", json=april)
+    assert created.status_code == 201, created.text
+    read = field.get(f"/api/v1/sitreps/{created.json()['id']}")
+    assert read.json()["lines"][0]["people_reached_new"] == 150  # derived, shown beside it
+    response = field.put(
+        f"/api/v1/sitreps/{created.json()['id']}",
+        json=read.json(),
+        headers={"If-Match": read.headers["ETag"]},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["lines"][0]["people_reached_new"] == 150
+
+
+def test_read_only_fields_that_differ_are_one_error_naming_them(field) -> None:
+    sitrep_id, etag = _submitted(field)
+    read = field.get(f"/api/v1/sitreps/{sitrep_id}").json()
+    changed = {**read, "revision": 7, "status": "withdrawn", "submitted_by": "someone"}
+    changed["lines"] = [{**read["lines"][0], "id": read["lines"][0]["id"] + 100}]
+    response = field.put(f"/api/v1/sitreps/{sitrep_id}", json=changed, headers={"If-Match": etag})
+    errors = assert_problem(response, 422)["errors"]
+    assert errors == [
+        {
+            "loc": ["body"],
+            "msg": f"revision, submitted_by, status, lines.0.id: read-only, and not as sitrep "
+            f"{sitrep_id} has them now; leave them out, or send them as its GET answers them",
+        }
+    ]
+    # A line id that moves to another slot is not the id that line keeps.
+    moved = {**read, "lines": [{**read["lines"][0], "admin1": "SD02"}]}
+    response = field.put(f"/api/v1/sitreps/{sitrep_id}", json=moved, headers={"If-Match": etag})
+    assert _locs(response) == [["body", "lines", 0, "id"]]
+    assert field.get(f"/api/v1/sitreps/{sitrep_id}").json() == read
+
+
+def test_read_only_fields_with_a_stale_if_match_are_a_412(field) -> None:
+    sitrep_id, etag = _submitted(field)
+    read = field.get(f"/api/v1/sitreps/{sitrep_id}").json()
+    again = field.put(f"/api/v1/sitreps/{sitrep_id}", json=sitrep(), headers={"If-Match": etag})
+    assert again.status_code == 200, again.text
+    response = field.put(f"/api/v1/sitreps/{sitrep_id}", json=read, headers={"If-Match": etag})
+    assert_problem(response, 412)

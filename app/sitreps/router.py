@@ -17,7 +17,7 @@ from app.sitreps.models import Sitrep, SitrepStatus
 from app.sitreps.schemas import (
     BatchRead,
     SitrepBatch,
-    SitrepCreate,
+    SitrepDocument,
     SitrepRead,
     SitrepRevisionRead,
     SitrepWithdraw,
@@ -78,7 +78,7 @@ def _answer(
     responses=problem_responses(400, 409),
 )
 def submit_sitrep(
-    idempotency: IdempotencyDep, data: SitrepCreate, session: SessionDep, user: CurrentUser
+    idempotency: IdempotencyDep, document: SitrepDocument, session: SessionDep, user: CurrentUser
 ) -> Response:
     """Submit a situation report for one country, at most one crisis and one period.
 
@@ -88,6 +88,7 @@ def submit_sitrep(
     line and field. A slot (crisis, country, sector, division, phase, admin1, admin2) already
     reported by another live sitrep for an overlapping period is a 409 naming that sitrep:
     amend it instead."""
+    data = sitreps.validated(document, session=session)
     sitrep = sitreps.submit(session, data=data, user=user)
     return _answer(idempotency, session, sitrep, user, created=True)
 
@@ -160,7 +161,7 @@ def read_sitrep(
 def amend_sitrep(
     idempotency: IdempotencyDep,
     sitrep_id: PathId,
-    data: SitrepCreate,
+    document: SitrepDocument,
     session: SessionDep,
     user: CurrentUser,
     if_match: IfMatch,
@@ -168,7 +169,13 @@ def amend_sitrep(
     """Amend a sitrep: the body replaces it whole and becomes a new revision; earlier
     revisions stay readable. `If-Match` is required (428 without it, 412 when the sitrep has
     changed since you read it). A line that keeps its sector, division, phase and location
-    keeps its id."""
+    keeps its id. The body may be the sitrep as GET answers it, edited: its read-only
+    fields (`id`, `revision`, `status`, `created_at`, `withdrawn_at`, `withdrawal_reason`,
+    `submitted_by`, `submitted_at`, each line's `id`) are accepted when they hold the
+    sitrep's current values, and refused with one error naming them otherwise."""
+    data = sitreps.replacement(
+        session, sitrep_id=sitrep_id, document=document, if_match=if_match, user=user
+    )
     sitrep = sitreps.amend(session, sitrep_id=sitrep_id, data=data, if_match=if_match, user=user)
     return _answer(idempotency, session, sitrep, user, created=False)
 
