@@ -411,3 +411,17 @@ def test_read_only_fields_with_a_stale_if_match_are_a_412(field) -> None:
     assert again.status_code == 200, again.text
     response = field.put(f"/api/v1/sitreps/{sitrep_id}", json=read, headers={"If-Match": etag})
     assert_problem(response, 412)
+
+
+def test_the_new_messages_speak_the_clients_language(field) -> None:
+    es = {"Accept-Language": "es"}
+    response = field.post("/api/v1/sitreps", content=b'{"a": 1}', headers=es)
+    assert assert_problem(response, 415)["detail"] == (
+        "Envíe el cuerpo en JSON con Content-Type: application/json; esta solicitud no tiene "
+        "Content-Type."
+    )
+    sitrep_id, etag = _submitted(field)
+    weak = field.put(
+        f"/api/v1/sitreps/{sitrep_id}", json=sitrep(), headers={**es, "If-Match": f"W/{etag}"}
+    )
+    assert assert_problem(weak, 412)["detail"].startswith("If-Match compara las etiquetas")
