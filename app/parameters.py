@@ -1,6 +1,12 @@
 """Unknown query parameters are a 422 (API.md): a misspelt filter must never widen an
 answer, so ``?contry=SDN`` is refused instead of listing every country. A parameter given
-with no value (``?country=``, as a form or a URL template leaves it) is no filter at all."""
+with no value (``?country=``, as a form or a URL template leaves it) is no filter at all.
+
+A request line of 64 KiB or more never reaches the application: uvicorn's httptools parser
+cannot parse such a URL (its offsets are 16-bit) and answers a plain-text 400 itself, which
+no setting raises (with ``--http h11`` the limit is ``h11_max_incomplete_event_size``, 16 KiB
+for the whole request head by default, answered the same way). No query of this API comes
+near it: every country of the world as a filter is about 1 KiB."""
 
 from typing import Any
 from urllib.parse import unquote_plus
