@@ -1,6 +1,7 @@
 """Errors as RFC 9457 problem details, and the one place that renders them."""
 
 import logging
+import sys
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -15,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.i18n import _, either, pydantic_message, title
+from app.i18n import _, either, number, pydantic_message, title
 from app.requests import allowed_methods
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,11 @@ class ValidationFailed(AppError):
         if len(errors) > 1:
             detail += " " + _("(and {count} more)", count=len(errors) - 1)
         super().__init__(detail, errors=[{"loc": list(loc), "msg": msg} for loc, msg in errors])
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    type = "urn:crisis-tracker:problem:unsupported-media-type"
 
 
 class ServiceUnavailable(AppError):
@@ -261,6 +267,91 @@ def _validation_message(error: dict[str, Any]) -> str:
     return pydantic_message(error).removeprefix("Value error, ")
 
 
+def _line_and_column(text: str | bytes, offset: int) -> tuple[int, int]:
+    """Where ``offset`` is, as an editor counts: line and column from 1."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")  # one character per byte: offsets stay the same
+    return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+
+
+def _json_syntax_error(doc: str, offset: int) -> ValidationFailed:
+    """A JSON syntax error at its line and column (a character offset reads like a field
+    path); a body that stops before its JSON does says it was cut off."""
+    line, column = _line_and_column(doc, offset)
+    msg = (
+        _(
+            "the body ends before its JSON does (line {line}, column {column}): was it cut off?",
+            line=line,
+            column=column,
+        )
+        if offset >= len(doc.rstrip())
+        else _(
+            "the body is not valid JSON: see line {line}, column {column}", line=line, column=column
+        )
+    )
+    return ValidationFailed([(("body",), msg)])
+
+
+def _unparsable_body(request: Request, cause: BaseException | None) -> AppError | None:
+    """What to tell a client whose body the JSON parser could not even read, or None when
+    ``cause`` is no such failure. FastAPI answers them all with a bare 400 "There was an
+    error parsing the body"."""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        problem: AppError = UnsupportedMediaType(
+            _(
+                "Send the request body uncompressed: this service does not accept a "
+                "Content-Encoding ({encoding}) on requests; its answers are compressed when "
+                "you send Accept-Encoding: gzip.",
+                encoding=encoding,
+            )
+        )
+        # RFC 9110 §15.5.16: a 415 for a content coding says which codings are accepted.
+        problem.headers = {"Accept-Encoding": "identity"}
+        return problem
+    if isinstance(cause, UnicodeDecodeError):
+        line, column = _line_and_column(cause.object, cause.start)
+        msg = _(
+            "the body is not UTF-8 text (byte 0x{byte:02X} at line {line}, column {column}); "
+            "JSON is sent in UTF-8",
+            byte=cause.object[cause.start],
+            line=line,
+            column=column,
+        )
+    elif isinstance(cause, RecursionError):
+        msg = _("the body nests arrays or objects too deeply to be read")
+    elif isinstance(cause, ValueError) and "digits" in str(cause):
+        msg = _(
+            "the body holds a number of more than {digits} digits",
+            digits=number(sys.get_int_max_str_digits()),
+        )
+    else:
+        return None
+    return ValidationFailed([(("body",), msg)])
+
+
+def _not_json(request: Request, exc: RequestValidationError) -> UnsupportedMediaType | None:
+    """A body sent as something other than JSON (no Content-Type, or curl's default form
+    type) reaches validation as bytes: ask for application/json, as /imports asks for its
+    sheet types."""
+    if not isinstance(exc.body, bytes | bytearray) or not any(
+        tuple(error.get("loc", ()))[:1] == ("body",) for error in exc.errors()
+    ):
+        return None
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return UnsupportedMediaType(
+        _(
+            "Send the body as JSON with Content-Type: application/json, not {media_type}.",
+            media_type=media_type,
+        )
+        if media_type
+        else _(
+            "Send the body as JSON with Content-Type: application/json; this request has no "
+            "Content-Type."
+        )
+    )
+
+
 def problem_body(exc: AppError) -> dict[str, Any]:
     return {
         "type": exc.type,
@@ -271,11 +362,14 @@ def problem_body(exc: AppError) -> dict[str, Any]:
     }
 
 
-def validation_failed(errors: Sequence[dict[str, Any]]) -> ValidationFailed:
+def validation_problems(errors: Sequence[Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Pydantic's errors as (location, message) pairs, as ValidationFailed takes them."""
+    return [(_validation_loc(error["loc"]), _validation_message(error)) for error in errors]
+
+
+def validation_failed(errors: Sequence[Any]) -> ValidationFailed:
     """Pydantic's errors as a ValidationFailed pointing at each field."""
-    return ValidationFailed(
-        [(_validation_loc(error["loc"]), _validation_message(error)) for error in errors]
-    )
+    return ValidationFailed(validation_problems(errors))
 
 
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -288,21 +382,35 @@ async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    # A body that is not even JSON is rejected before authentication runs; a caller without
-    # a valid token must still hear 401 first, as for any other request to the API.
+async def _unauthenticated(request: Request) -> JSONResponse | None:
+    """A body that is not even JSON is rejected before authentication runs; a caller
+    without a valid token must still hear 401 first, as for any other request to the API."""
     if request.url.path.startswith("/api/") and not await run_in_threadpool(
         _has_valid_token, request
     ):
         return await _app_error(
             request, Unauthorized(_("Send a valid API token as 'Authorization: Bearer <token>'."))
         )
-    return await _app_error(request, validation_failed(exc.errors()))
+    return None
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    refused = await _unauthenticated(request)
+    if refused is not None:
+        return refused
+    errors = exc.errors()
+    syntax = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if syntax is not None and isinstance(exc.body, str):
+        return await _app_error(request, _json_syntax_error(exc.body, int(syntax["loc"][-1])))
+    return await _app_error(request, _not_json(request, exc) or validation_failed(errors))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    unparsable = _unparsable_body(request, exc.__cause__) if exc.status_code == 400 else None
+    if unparsable is not None:
+        return await _unauthenticated(request) or await _app_error(request, unparsable)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers) if exc.headers else {}
     if exc.status_code == 404 and detail == "Not Found":

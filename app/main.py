@@ -32,7 +32,7 @@ from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
 from app.methods import MethodsMiddleware
-from app.parameters import known_query_parameters
+from app.parameters import EmptyQueryParametersMiddleware, known_query_parameters
 from app.reference.router import router as reference_router
 from app.reporting.router import router as reporting_router
 from app.requests import RequestIdMiddleware, route_templates
@@ -179,6 +179,7 @@ def create_app() -> FastAPI:
             burst=settings.rate_limit_burst,
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(EmptyQueryParametersMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     # Outside the limits and the last-resort 500, so that refused and failed requests are
     # counted and logged too; inside the request id, so that the access line carries it.
@@ -198,7 +199,7 @@ def create_app() -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     api = APIRouter(
         prefix="/api/v1",
-        responses=problem_responses(401, 413, 422, 429, 503),
+        responses=problem_responses(401, 413, 415, 422, 429, 503),
         dependencies=[Depends(require_migrated), Depends(known_query_parameters)],
     )
     for router in (

@@ -4,12 +4,15 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Generic, TypeVar
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from app.config import get_settings
+from app.db import MAX_ID
 from app.errors import BadRequest, ValidationFailed
 from app.i18n import _
 
@@ -31,7 +34,7 @@ def page_example(item: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
 
 
 def keyset_page(
-    fetched: Sequence[R], *, limit: int, kind: str, key: Callable[[R], list[int]]
+    fetched: Sequence[R], *, limit: int, kind: str, key: Callable[[R], Sequence[Any]]
 ) -> tuple[Sequence[R], str | None]:
     """Cuts rows fetched with ``limit + 1`` to a page: the page's rows, and the cursor of
     the next page (``key`` of the last row) when there is one."""
@@ -40,31 +43,89 @@ def keyset_page(
     return page, encode_cursor(kind, key(page[-1])) if more else None
 
 
-def encode_cursor(kind: str, key: list[Any]) -> str:
-    raw = json.dumps({"k": kind, "v": key}, separators=(",", ":")).encode()
+def encode_cursor(kind: str, key: Sequence[Any]) -> str:
+    """An opaque cursor for ``key``: whole numbers, dates and text (as ``decode_cursor``
+    reads them back)."""
+    raw = json.dumps({"k": kind, "v": list(key)}, separators=(",", ":"), default=_iso).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(kind: str, cursor: str, *, arity: int) -> list[Any]:
-    """The key a cursor carries; a 400 for anything this endpoint did not hand out."""
+@dataclass(frozen=True, slots=True)
+class IntIn:
+    """A cursor position holding a whole number within ``low..high`` (bounds included)."""
+
+    low: int
+    high: int
+
+
+BIGINT_MAX = 2**63 - 1
+# An INTEGER column: a row id, a revision number.
+ROW_ID = IntIn(0, MAX_ID)
+# A BIGINT column (a sequence number, a transaction id). ``int`` means the same.
+BIG = IntIn(0, BIGINT_MAX)
+
+CursorPart = IntIn | type[int] | type[date] | type[str]
+CursorTypes = tuple[CursorPart, ...]
+# Every cursor this service hands out is a few dozen characters: anything much longer was
+# not made here, and is refused before it is decoded at all.
+MAX_CURSOR_LENGTH = 512
+MAX_CURSOR_TEXT = 200
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"a cursor cannot hold {type(value).__name__}")
+
+
+def decode_cursor(
+    kind: str, cursor: str, *, types: CursorTypes | tuple[CursorTypes, ...]
+) -> tuple[Any, ...]:
+    """The key a cursor carries, each position checked against what the caller declares it
+    to be, so that no crafted cursor reaches the database; a 400 for anything else.
+
+    ``types`` gives one type per position: ``ROW_ID`` (or any ``IntIn``), ``int`` (a BIGINT,
+    ``0..2**63-1``), ``date`` (an ISO 8601 date, returned as a ``date``) or ``str`` (text
+    of at most 200 characters). A tuple of such tuples lists the forms a cursor may take,
+    e.g. ``types=((int, int), (int,))`` for a cursor that grew a position: the first form
+    whose length matches is used, so the caller tells them apart by ``len()``."""
+    forms: tuple[CursorTypes, ...] = (
+        types if types and isinstance(types[0], tuple) else (cast(CursorTypes, types),)
+    )
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise MalformedCursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise MalformedCursor() from exc
     if not isinstance(data, dict) or data.get("k") != kind:
         raise MalformedCursor()
     key = data.get("v")
-    if (
-        not isinstance(key, list)
-        or len(key) != arity
-        or not all(
-            isinstance(part, int) and not isinstance(part, bool) and 0 <= part < 2**63
-            for part in key
-        )
-    ):
+    if not isinstance(key, list):
         raise MalformedCursor()
-    return key
+    form = next((form for form in forms if len(form) == len(key)), None)
+    if form is None:
+        raise MalformedCursor()
+    return tuple(_cursor_part(part, value) for part, value in zip(form, key, strict=True))
+
+
+def _cursor_part(part: CursorPart, value: Any) -> Any:
+    bounds = BIG if part is int else part
+    if isinstance(bounds, IntIn):
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if whole and bounds.low <= value <= bounds.high:
+            return value
+    elif part is date and isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    elif part is str:
+        text = isinstance(value, str) and len(value) <= MAX_CURSOR_TEXT
+        if text and "\x00" not in value:
+            return value
+    raise MalformedCursor()
 
 
 class MalformedCursor(BadRequest):

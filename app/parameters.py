@@ -1,10 +1,19 @@
 """Unknown query parameters are a 422 (API.md): a misspelt filter must never widen an
-answer, so ``?contry=SDN`` is refused instead of listing every country."""
+answer, so ``?contry=SDN`` is refused instead of listing every country. A parameter given
+with no value (``?country=``, as a form or a URL template leaves it) is no filter at all.
+
+A request line of 64 KiB or more never reaches the application: uvicorn's httptools parser
+cannot parse such a URL (its offsets are 16-bit) and answers a plain-text 400 itself, which
+no setting raises (with ``--http h11`` the limit is ``h11_max_incomplete_event_size``, 16 KiB
+for the whole request head by default, answered the same way). No query of this API comes
+near it: every country of the world as a filter is about 1 KiB."""
 
 from typing import Any
+from urllib.parse import unquote_plus
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth import service as auth
 from app.db import new_session
@@ -13,6 +22,34 @@ from app.i18n import _
 from app.requests import route_template
 
 QueryParameters = dict[tuple[str, str], frozenset[str]]
+# Where EmptyQueryParametersMiddleware leaves the names of the parameters it dropped.
+_DROPPED = "empty_query_parameters"
+
+
+class EmptyQueryParametersMiddleware:
+    """Drops every query parameter whose value is empty or blanks (``?country=&year=2024``
+    is ``?year=2024``), so that an empty filter is no filter rather than a 422 about
+    "nothing". The names stay known to ``known_query_parameters``: ``?contry=`` is still
+    refused."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if query:
+            kept: list[bytes] = []
+            dropped: list[str] = []
+            for pair in query.split(b"&"):
+                name, _equals, value = pair.partition(b"=")
+                if unquote_plus(value.decode("latin-1")).strip():
+                    kept.append(pair)
+                elif name:
+                    dropped.append(unquote_plus(name.decode("latin-1")))
+            if dropped or len(kept) != query.count(b"&") + 1:
+                scope = {**scope, "query_string": b"&".join(kept)}
+                scope.setdefault("state", {})[_DROPPED] = dropped
+        await self.app(scope, receive, send)
 
 
 def _query_parameters(app: Any) -> QueryParameters:
@@ -46,7 +83,8 @@ async def known_query_parameters(request: Request) -> None:
     known = _query_parameters(request.app).get((route_template(request.scope), method))
     if known is None:
         return
-    unknown = sorted({name for name in request.query_params if name not in known})
+    given = {*request.query_params, *request.scope.get("state", {}).get(_DROPPED, ())}
+    unknown = sorted({name for name in given if name not in known})
     if not unknown:
         return
     authorization = request.headers.get("Authorization", "")

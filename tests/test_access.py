@@ -124,6 +124,9 @@ READERS = {"admin": 200, "hq": 200, "field": 200, "coordinator": 403}
 READERS_OUT = {"admin": 200, "hq": 200, "field": 403, "coordinator": 403}
 WRITERS = {"admin": 200, "hq": 403, "field": 200, "coordinator": 403}
 WRITERS_OUT = {"admin": 200, "hq": 403, "field": 403, "coordinator": 403}
+# A sitrep addressed by id outside the field officer's countries answers as a missing one.
+BY_ID_OUT = {**READERS_OUT, "field": 404}
+WRITE_BY_ID_OUT = {**WRITERS_OUT, "field": 404}
 MATRIX: list[tuple[str, str, str, dict[str, int]]] = [
     ("GET", "/api/v1/me", "any", ANYONE),
     ("GET", "/api/v1/sectors", "any", ANYONE),
@@ -149,13 +152,13 @@ MATRIX: list[tuple[str, str, str, dict[str, int]]] = [
     ("GET", "/api/v1/sitreps?country={country}", "in", READERS),
     ("GET", "/api/v1/sitreps?country={country}", "out", READERS_OUT),
     ("GET", "/api/v1/sitreps/{sitrep}", "in", READERS),
-    ("GET", "/api/v1/sitreps/{sitrep}", "out", READERS_OUT),
+    ("GET", "/api/v1/sitreps/{sitrep}", "out", BY_ID_OUT),
     ("GET", "/api/v1/sitreps/{sitrep}/revisions", "in", READERS),
-    ("GET", "/api/v1/sitreps/{sitrep}/revisions", "out", READERS_OUT),
+    ("GET", "/api/v1/sitreps/{sitrep}/revisions", "out", BY_ID_OUT),
     ("PUT", "/api/v1/sitreps/{sitrep}", "in", WRITERS),
-    ("PUT", "/api/v1/sitreps/{sitrep}", "out", WRITERS_OUT),
+    ("PUT", "/api/v1/sitreps/{sitrep}", "out", WRITE_BY_ID_OUT),
     ("DELETE", "/api/v1/sitreps/{sitrep}", "in", WRITERS),
-    ("DELETE", "/api/v1/sitreps/{sitrep}", "out", WRITERS_OUT),
+    ("DELETE", "/api/v1/sitreps/{sitrep}", "out", WRITE_BY_ID_OUT),
     ("GET", "/api/v1/totals", "any", READERS),
     ("GET", "/api/v1/totals?country={country}", "in", READERS),
     ("GET", "/api/v1/totals?country={country}", "out", READERS_OUT),
@@ -249,9 +252,9 @@ def test_forbidden_writes_change_nothing(world: World) -> None:
     field = world.users["field"]
     tcd = world.sitreps["TCD"]
     headers = {"If-Match": before}
-    assert_problem(field.put(f"/api/v1/sitreps/{tcd}", json=TCD_SITREP, headers=headers), 403)
+    assert_problem(field.put(f"/api/v1/sitreps/{tcd}", json=TCD_SITREP, headers=headers), 404)
     assert_problem(
-        field.delete(f"/api/v1/sitreps/{tcd}", json={"reason": "x"}, headers=headers), 403
+        field.delete(f"/api/v1/sitreps/{tcd}", json={"reason": "x"}, headers=headers), 404
     )
     assert_problem(
         world.users["hq"].delete(f"/api/v1/sitreps/{tcd}", json={"reason": "x"}, headers=headers),
@@ -382,18 +385,35 @@ def test_field_totals_only_own_countries(world: World) -> None:
     assert [r["country"] for r in hq_rows] == ["SDN", "TCD"]
 
 
-def test_field_cannot_read_other_country_revisions(world: World) -> None:
+def _as_missing(world: World, method: str, path: str, **kwargs: Any) -> None:
+    """A field officer addressing a sitrep of another country by id hears exactly what a
+    missing id answers: same status, type and wording, nothing of the sitrep."""
     field = world.users["field"]
-    body = assert_problem(field.get(f"/api/v1/sitreps/{world.sitreps['TCD']}/revisions"), 403)
-    # Which country a sitrep that is not yours belongs to is not yours to learn.
-    assert body["detail"] == "This sitrep is not in one of your countries (SDN)."
-    assert "TCD" not in str(body) and "Chad" not in str(body)
+    tcd = world.sitreps["TCD"]
+    missing = max(world.sitreps.values()) + 1000
+    out = field.request(method, path.format(id=tcd), **kwargs)
+    absent = field.request(method, path.format(id=missing), **kwargs)
+    body = assert_problem(out, 404)
+    assert assert_problem(absent, 404) == {
+        **body,
+        "detail": body["detail"].replace(str(tcd), str(missing)),
+    }
+    assert "TCD" not in out.text and "Chad" not in out.text and "700" not in out.text
+    assert "lines" not in body and "narrative" not in body
+
+
+def test_field_cannot_read_other_country_revisions(world: World) -> None:
+    _as_missing(world, "GET", "/api/v1/sitreps/{id}/revisions")
 
 
 def test_forbidden_read_does_not_leak_the_sitrep(world: World) -> None:
-    body = assert_problem(world.users["field"].get(f"/api/v1/sitreps/{world.sitreps['TCD']}"), 403)
-    assert "lines" not in body and "narrative" not in body
-    assert "700" not in body["detail"]
+    _as_missing(world, "GET", "/api/v1/sitreps/{id}")
+
+
+def test_other_countrys_sitrep_cannot_be_changed_and_looks_missing(world: World) -> None:
+    headers = {"If-Match": world.etag("TCD")}
+    _as_missing(world, "PUT", "/api/v1/sitreps/{id}", json=TCD_SITREP, headers=headers)
+    _as_missing(world, "DELETE", "/api/v1/sitreps/{id}", json={"reason": "x"}, headers=headers)
 
 
 def test_coordinator_feed_is_limited_to_own_clusters(world: World) -> None:

@@ -852,7 +852,6 @@ def test_malformed_and_foreign_cursors(api) -> None:
     for bad in (
         "not-a-cursor",
         "%%%",
-        "",
         sitreps_cursor,  # handed out by another endpoint
         encode_cursor("feed", []),
         encode_cursor("feed", [1, 2, 3]),
@@ -866,6 +865,9 @@ def test_malformed_and_foreign_cursors(api) -> None:
     ):
         body = assert_problem(hq.get(feed_url("shelter"), params={"since": bad}), 400)
         assert "cursor" in body["detail"], bad
+    # An empty since= is no cursor: a first pull.
+    first = hq.get(feed_url("shelter"), params={"since": ""})
+    assert first.json() == hq.get(feed_url("shelter")).json()
 
 
 def test_out_of_range_cursor_is_a_400_not_a_500(api) -> None:

@@ -176,7 +176,8 @@ def test_malformed_json_and_validators_own_messages(field, api) -> None:
     headers = {"Accept-Language": "fr", "Content-Type": "application/json"}
     response = field.post("/api/v1/sitreps", content=b"{", headers=headers)
     assert errors_by_loc(assert_problem(response, 422)) == {
-        ("body", 1): "le corps de la requête n'est pas du JSON valide"
+        ("body",): f"le corps s'arrête avant la fin de son JSON (ligne 1, colonne 2){NBSP}: "
+        f"a-t-il été coupé{NBSP}?"
     }
     response = field.post(
         "/api/v1/sitreps", json=sitrep(narrative="a\x00b"), headers={"Accept-Language": "es"}
@@ -356,8 +357,9 @@ def test_slot_conflict_412_428_404_403_in_french(field, api) -> None:
         "Accès refusé",
         "SDN ne fait pas partie de vos pays (TCD).",
     )
+    # Another country's sitrep, addressed by id, answers as a missing one.
     by_id = chad.put(url, json=sitrep(), headers={**fr, "If-Match": "*"})
-    assert assert_problem(by_id, 403)["detail"] == "Ce sitrep ne concerne aucun de vos pays (TCD)."
+    assert assert_problem(by_id, 404)["detail"] == f"Le sitrep {sitrep_id} n'existe pas."
 
     hq = api("hq")
     role = hq.post("/api/v1/sitreps", json=sitrep(), headers=fr)

@@ -12,7 +12,7 @@ from app.audit.schemas import AuditEventRead
 from app.auth import service as auth
 from app.auth.models import Role, User
 from app.db import utcnow
-from app.pagination import Page, decode_cursor, keyset_page
+from app.pagination import ROW_ID, Page, decode_cursor, keyset_page
 from app.requests import request_id
 
 COMMAND_LINE = "command line"
@@ -62,7 +62,7 @@ def list_page(
     auth.require_role(user, Role.hq, Role.admin)
     query = select(AuditEvent).order_by(AuditEvent.id.desc())
     if cursor is not None:
-        (after,) = decode_cursor("audit", cursor, arity=1)
+        (after,) = decode_cursor("audit", cursor, types=(ROW_ID,))
         query = query.where(AuditEvent.id < after)
     if filters.entity_type is not None:
         query = query.where(AuditEvent.entity_type == filters.entity_type)

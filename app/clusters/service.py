@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.auth import service as auth
 from app.auth.models import Role, User
 from app.errors import NotFound
-from app.pagination import MalformedCursor, decode_cursor, encode_cursor
+from app.pagination import decode_cursor, encode_cursor
 from app.sectors import service as sectors
 from app.sitreps import order
 from app.sitreps.models import LIVE_LINE, SitrepLine
@@ -197,12 +197,10 @@ def _at_or_before(position: tuple[int, int]) -> ColumnElement[bool]:
 def _feed_position(cursor: str) -> tuple[int, int]:
     """A feed cursor's position: (transaction id, sequence number); a cursor handed out
     before positions had a transaction id carries the number alone (its id is 0)."""
-    try:
-        xid, seq = decode_cursor("feed", cursor, arity=2)
-    except MalformedCursor:
-        (seq,) = decode_cursor("feed", cursor, arity=1)
-        xid = 0
-    return xid, seq
+    key = decode_cursor("feed", cursor, types=((int, int), (int,)))
+    if len(key) == 2:
+        return key[0], key[1]
+    return 0, key[0]
 
 
 def feed_item(row: Row[Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from app.crises.schemas import CrisisCreate, CrisisRead
 from app.db import utcnow
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.i18n import _
-from app.pagination import Page, decode_cursor, keyset_page
+from app.pagination import ROW_ID, Page, decode_cursor, keyset_page
 from app.reference import service as reference
 
 
@@ -86,7 +86,7 @@ def list_page(
     """Crises, newest first."""
     query = select(Crisis).options(selectinload(Crisis.countries)).order_by(Crisis.id.desc())
     if cursor is not None:
-        (after,) = decode_cursor("crises", cursor, arity=1)
+        (after,) = decode_cursor("crises", cursor, types=(ROW_ID,))
         query = query.where(Crisis.id < after)
     if countries is not None:
         query = query.where(

@@ -16,7 +16,7 @@ import hxl
 import hxl.input
 import openpyxl
 
-from app.errors import AppError, ValidationFailed
+from app.errors import AppError, UnsupportedMediaType, ValidationFailed
 from app.imports.schemas import FileFormat
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -24,11 +24,6 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 MEDIA_TYPES: dict[str, FileFormat] = {CSV_MEDIA_TYPE: "csv", XLSX_MEDIA_TYPE: "xlsx"}
 # An XLSX is a zip archive: refuse one that would unpack to more than this (a zip bomb).
 MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
-
-
-class UnsupportedMediaType(AppError):
-    status = 415
-    type = "urn:crisis-tracker:problem:unsupported-media-type"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,14 @@
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import CurrentUser
 from app.auth.models import User
 from app.db import PathId, QueryId, SessionDep
-from app.errors import problem_responses
+from app.errors import PreconditionFailed, problem_responses
+from app.i18n import _
 from app.idempotency.dependencies import Idempotency, IdempotencyDep
 from app.pagination import Page, PageDep, page_example
 from app.reference.dependencies import CountryList
@@ -16,7 +17,7 @@ from app.sitreps.models import Sitrep, SitrepStatus
 from app.sitreps.schemas import (
     BatchRead,
     SitrepBatch,
-    SitrepCreate,
+    SitrepDocument,
     SitrepRead,
     SitrepRevisionRead,
     SitrepWithdraw,
@@ -24,10 +25,34 @@ from app.sitreps.schemas import (
 
 router = APIRouter(prefix="/sitreps", tags=["sitreps"], responses=problem_responses(403))
 
-IfMatch = Annotated[
-    str | None,
-    Header(description="The ETag of the revision you are changing (from a GET of the sitrep)."),
-]
+
+def _if_match(
+    if_match: Annotated[
+        str | None,
+        Header(
+            description="The ETag of the revision you are changing (from a GET of the sitrep), "
+            "as it was sent: If-Match compares strongly, so a weak tag (W/...) never matches."
+        ),
+    ] = None,
+) -> str | None:
+    """If-Match as sent; a 412 that says why when it offers only weak entity tags, which
+    never match under the strong comparison If-Match uses (RFC 9110 §13.1.1)."""
+    tags = [tag.strip() for tag in (if_match or "").split(",") if tag.strip()]
+    if tags and all(tag.startswith("W/") for tag in tags):
+        raise PreconditionFailed(
+            _(
+                "If-Match compares entity tags strongly (RFC 9110 §13.1.1), so a weak tag "
+                "such as {tag} never matches, even when its value is the current one. Send "
+                "the ETag exactly as the sitrep's GET answered it, without W/ (a proxy that "
+                "compresses answers may have weakened it): {strong}.",
+                tag=tags[0],
+                strong=tags[0].removeprefix("W/"),
+            )
+        )
+    return if_match
+
+
+IfMatch = Annotated[str | None, Depends(_if_match)]
 
 
 def _answer(
@@ -53,7 +78,7 @@ def _answer(
     responses=problem_responses(400, 409),
 )
 def submit_sitrep(
-    idempotency: IdempotencyDep, data: SitrepCreate, session: SessionDep, user: CurrentUser
+    idempotency: IdempotencyDep, document: SitrepDocument, session: SessionDep, user: CurrentUser
 ) -> Response:
     """Submit a situation report for one country, at most one crisis and one period.
 
@@ -63,6 +88,7 @@ def submit_sitrep(
     line and field. A slot (crisis, country, sector, division, phase, admin1, admin2) already
     reported by another live sitrep for an overlapping period is a 409 naming that sitrep:
     amend it instead."""
+    data = sitreps.validated(document, session=session)
     sitrep = sitreps.submit(session, data=data, user=user)
     return _answer(idempotency, session, sitrep, user, created=True)
 
@@ -135,15 +161,21 @@ def read_sitrep(
 def amend_sitrep(
     idempotency: IdempotencyDep,
     sitrep_id: PathId,
-    data: SitrepCreate,
+    document: SitrepDocument,
     session: SessionDep,
     user: CurrentUser,
-    if_match: IfMatch = None,
+    if_match: IfMatch,
 ) -> Response:
     """Amend a sitrep: the body replaces it whole and becomes a new revision; earlier
     revisions stay readable. `If-Match` is required (428 without it, 412 when the sitrep has
     changed since you read it). A line that keeps its sector, division, phase and location
-    keeps its id."""
+    keeps its id. The body may be the sitrep as GET answers it, edited: its read-only
+    fields (`id`, `revision`, `status`, `created_at`, `withdrawn_at`, `withdrawal_reason`,
+    `submitted_by`, `submitted_at`, each line's `id`) are accepted when they hold the
+    sitrep's current values, and refused with one error naming them otherwise."""
+    data = sitreps.replacement(
+        session, sitrep_id=sitrep_id, document=document, if_match=if_match, user=user
+    )
     sitrep = sitreps.amend(session, sitrep_id=sitrep_id, data=data, if_match=if_match, user=user)
     return _answer(idempotency, session, sitrep, user, created=False)
 
@@ -159,7 +191,7 @@ def withdraw_sitrep(
     data: SitrepWithdraw,
     session: SessionDep,
     user: CurrentUser,
-    if_match: IfMatch = None,
+    if_match: IfMatch,
 ) -> Response:
     """Withdraw a sitrep, giving a reason: it leaves totals and feeds, and its history
     stays readable. `If-Match` is required."""

@@ -2,7 +2,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictInt, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from app.db import MAX_ID
 from app.errors import PROBLEM_EXAMPLES, Problem
@@ -170,6 +171,20 @@ class SitrepCreate(RequestModel):
         description="At least one line; a period in which nobody was reached is reported "
         "as a line with people_reached 0.",
     )
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("model_type", "Input should be an object")
+    return value
+
+
+# A sitrep body as the OpenAPI document shows it (SitrepCreate), read only as far as a JSON
+# object: the service validates it, so that the schema's problems and the rules' come back
+# in one 422 (app.sitreps.service.validated).
+SitrepDocument = Annotated[
+    dict[str, Any], PlainValidator(_json_object, json_schema_input_type=SitrepCreate)
+]
 
 
 class SitrepBatch(RequestModel):

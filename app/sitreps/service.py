@@ -7,12 +7,15 @@ Holding the slots' locks until commit makes the slot check and the chains race-f
 writes to other slots go on in parallel (app.sitreps.order says how, and why).
 """
 
-from collections.abc import Iterable, Iterator
+import contextlib
+import copy
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, cast
 
+from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session, aliased
@@ -33,10 +36,10 @@ from app.errors import (
     Problem,
     ValidationFailed,
     problem_body,
-    validation_failed,
+    validation_problems,
 )
 from app.i18n import N_, _, number
-from app.pagination import Page, decode_cursor, keyset_page
+from app.pagination import ROW_ID, Page, decode_cursor, keyset_page
 from app.reference import service as reference
 from app.sectors import service as sectors
 from app.sitreps import order
@@ -186,7 +189,7 @@ def submit_each(
     the sitrep, or the problem (422 locations as in a single submission), of each in turn."""
     for item in items:
         try:
-            data = validated(item)
+            data = validated(item, session=session)
             with session.begin_nested():
                 sitrep = submit(session, data=data, user=user)
         except AppError as exc:
@@ -195,15 +198,133 @@ def submit_each(
         yield sitrep, None
 
 
-def validated(item: Any) -> SitrepCreate:
+def validated(item: Any, *, session: Session | None = None) -> SitrepCreate:
     """A sitrep document (as POST /api/v1/sitreps takes it) read, or a ValidationFailed
-    with every problem located in the body."""
+    with every problem located in the body. With a ``session``, a document the schema
+    refuses is checked against the rules too, as far as it can be read (the fields and
+    lines that passed), so that one 422 lists the problems of both."""
     try:
         return SitrepCreate.model_validate(item)
     except PydanticValidationError as exc:
-        raise validation_failed(
-            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-        ) from None
+        errors = exc.errors()
+    problems = validation_problems([{**e, "loc": ("body", *e["loc"])} for e in errors])
+    if session is not None and isinstance(item, dict):
+        problems += _rule_problems(session, _readable(item, errors))
+    raise ValidationFailed(problems)
+
+
+# The fields of a GET of a sitrep that a PUT does not set, and those of each line.
+READ_ONLY_FIELDS = tuple(
+    name for name in SitrepRead.model_fields if name not in SitrepCreate.model_fields
+)
+_READ_ONLY_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(
+        cast(
+            Any, Annotated[SitrepRead.model_fields[name].annotation, SitrepRead.model_fields[name]]
+        )
+    )
+    for name in READ_ONLY_FIELDS
+}
+
+
+def replacement(
+    session: Session, *, sitrep_id: int, document: dict[str, Any], if_match: str | None, user: User
+) -> SitrepCreate:
+    """A PUT body as the sitrep it replaces the current one with. It may be a GET of the
+    sitrep, edited: its read-only fields (``id``, ``revision``, ``status``, ...,
+    ``submitted_at``, each line's ``id``) are left out when they equal the sitrep's current
+    values, and make one problem naming them otherwise. Against an If-Match that names an
+    older revision they are not compared: the amendment answers that with its 412."""
+    sitrep, current = get(session, sitrep_id=sitrep_id, user=user)
+    offered = {tag.strip() for tag in (if_match or "").split(",")}
+    compare = "*" in offered or etag(sitrep) in offered
+    document, differing = _without_read_only(document, current)
+    problems: list[tuple[Loc, str]] = []
+    if compare and differing:
+        # One problem: at the field when there is one, at the body when there are several.
+        where: Loc = ("body", *differing[0]) if len(differing) == 1 else ("body",)
+        problems.append(
+            (
+                where,
+                _(
+                    "{fields}: read-only, and not as sitrep {sitrep_id} has them now; leave "
+                    "them out, or send them as its GET answers them",
+                    fields=", ".join(".".join(str(part) for part in loc) for loc in differing),
+                    sitrep_id=sitrep_id,
+                ),
+            )
+        )
+    try:
+        data = validated(document, session=session)
+    except ValidationFailed as exc:
+        raise ValidationFailed([*problems, *_located(exc)]) from None
+    if problems:
+        raise ValidationFailed([*problems, *_rule_problems(session, _Checkable.of(data))])
+    return data
+
+
+def _located(exc: ValidationFailed) -> list[tuple[Loc, str]]:
+    return [(tuple(error["loc"]), error["msg"]) for error in exc.extensions["errors"]]
+
+
+def _without_read_only(
+    document: dict[str, Any], current: SitrepRead
+) -> tuple[dict[str, Any], list[Loc]]:
+    """The document without the read-only fields of a GET, and where those whose value is
+    not the current one are."""
+    differing: list[Loc] = []
+    kept = {k: v for k, v in document.items() if k not in READ_ONLY_FIELDS}
+    for name in READ_ONLY_FIELDS:
+        if name in document and not _same(
+            _READ_ONLY_ADAPTERS[name], document[name], getattr(current, name)
+        ):
+            differing.append((name,))
+    raw_lines = document.get("lines")
+    if isinstance(raw_lines, list):
+        by_id = {line.id: line for line in current.lines}
+        kept["lines"] = []
+        for i, raw in enumerate(raw_lines):
+            if isinstance(raw, dict) and "id" in raw:
+                raw, same = _line_without_id(raw, by_id)
+                if not same:
+                    differing.append(("lines", i, "id"))
+            kept["lines"].append(raw)
+    return kept, differing
+
+
+def _line_without_id(
+    raw: dict[str, Any], current: dict[int, LineRead]
+) -> tuple[dict[str, Any], bool]:
+    """A line of a PUT body that names a line id, without it; and whether it names a
+    current line of the same slot (the id a line keeps). The people_reached_new a GET
+    shows beside people_reached_cumulative is derived: it goes too when it is the current one."""
+    line = {k: v for k, v in raw.items() if k != "id"}
+    known = (
+        current.get(raw["id"])
+        if isinstance(raw["id"], int) and not isinstance(raw["id"], bool)
+        else None
+    )
+    if known is None:
+        return line, False
+    if (
+        known.people_reached_cumulative is not None
+        and line.get("people_reached_cumulative") is not None
+        and line.get("people_reached_new") == known.people_reached_new
+    ):
+        del line["people_reached_new"]
+    try:
+        key = line_key(LineIn.model_validate(line))
+    except PydanticValidationError:
+        return line, True  # its own problems are reported; the id is not the issue
+    slot = (known.sector, known.division, known.phase, known.admin1 or "", known.admin2 or "")
+    return line, key == "|".join(slot)
+
+
+def _same(adapter: TypeAdapter[Any], given: Any, current: Any) -> bool:
+    try:
+        return bool(adapter.validate_python(given) == current)
+    except PydanticValidationError:
+        return False
 
 
 def live_for_period(
@@ -356,7 +477,7 @@ def _live_for_change(
     sitrep = order.lock_sitrep(session, sitrep_id)
     if sitrep is None:
         raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
-    auth.require_country(user, sitrep.country, thing="sitrep")
+    _require_in_scope(user, sitrep)
     if if_match is None:
         raise PreconditionRequired(
             _(
@@ -525,28 +646,62 @@ def _line_document(row: SitrepLine) -> dict[str, Any]:
 # --- validation ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Checkable:
+    """What the rules can check of a sitrep document: the header fields that passed the
+    schema (None where one did not, or where a crisis is not named) and the lines that did,
+    each with its index in the document."""
+
+    country: str | None
+    crisis_id: int | None
+    period_start: date | None
+    period_end: date | None
+    line_count: int
+    lines: list[tuple[int, LineIn]]
+
+    @classmethod
+    def of(cls, data: SitrepCreate) -> "_Checkable":
+        return cls(
+            country=data.country,
+            crisis_id=data.crisis_id,
+            period_start=data.period_start,
+            period_end=data.period_end,
+            line_count=len(data.lines),
+            lines=list(enumerate(data.lines)),
+        )
+
+
 def _checked_lines(session: Session, data: SitrepCreate) -> list[dict[str, Any]]:
     """Every rule of DOMAIN.md for a sitrep; all problems at once, each at its field.
     Returns the lines as columns of SitrepLine, with people_reached_new filled in."""
+    problems = _rule_problems(session, _Checkable.of(data))
+    if problems:
+        raise ValidationFailed(problems)
+    return [line_columns(line, line_key(line)) for line in data.lines]
+
+
+def _rule_problems(session: Session, data: _Checkable) -> list[tuple[Loc, str]]:
+    """The problems the rules find in what can be checked, each at its field."""
     problems: list[tuple[Loc, str]] = []
     settings = get_settings()
-    if not reference.is_country(data.country):
+    if data.country is not None and not reference.is_country(data.country):
         problems.append(
             (
                 ("body", "country"),
                 _("{code} is not an ISO 3166-1 alpha-3 country code", code=data.country),
             )
         )
-    if data.period_end < data.period_start:
-        problems.append((("body", "period_end"), _("the period ends before it starts")))
-    elif (data.period_end - data.period_start).days + 1 > MAX_PERIOD_DAYS:
-        problems.append(
-            (
-                ("body", "period_end"),
-                _("a reporting period is at most {days} days", days=MAX_PERIOD_DAYS),
+    if data.period_start is not None and data.period_end is not None:
+        if data.period_end < data.period_start:
+            problems.append((("body", "period_end"), _("the period ends before it starts")))
+        elif (data.period_end - data.period_start).days + 1 > MAX_PERIOD_DAYS:
+            problems.append(
+                (
+                    ("body", "period_end"),
+                    _("a reporting period is at most {days} days", days=MAX_PERIOD_DAYS),
+                )
             )
-        )
-    if data.period_start > utcnow().date() + timedelta(days=1):
+    if data.period_start is not None and data.period_start > utcnow().date() + timedelta(days=1):
         problems.append((("body", "period_start"), _("the period has not started yet")))
     if data.crisis_id is not None:
         crisis = crises.find(session, crisis_id=data.crisis_id)
@@ -557,7 +712,7 @@ def _checked_lines(session: Session, data: SitrepCreate) -> list[dict[str, Any]]
                     _("there is no crisis {crisis_id}", crisis_id=data.crisis_id),
                 )
             )
-        elif data.country not in {c.country for c in crisis.countries}:
+        elif data.country is not None and data.country not in {c.country for c in crisis.countries}:
             covered = ", ".join(c.country for c in crisis.countries)
             problems.append(
                 (
@@ -571,7 +726,7 @@ def _checked_lines(session: Session, data: SitrepCreate) -> list[dict[str, Any]]
                     ),
                 )
             )
-    if len(data.lines) > settings.max_lines_per_sitrep:
+    if data.line_count > settings.max_lines_per_sitrep:
         problems.append(
             (
                 ("body", "lines"),
@@ -579,9 +734,9 @@ def _checked_lines(session: Session, data: SitrepCreate) -> list[dict[str, Any]]
             )
         )
     seen: dict[str, int] = {}
-    lines: list[dict[str, Any]] = []
-    for i, line in enumerate(data.lines):
-        problems += [(("body", "lines", i, *loc), msg) for loc, msg in _line_problems(data, line)]
+    for i, line in data.lines:
+        located = _line_problems(data.country, line)
+        problems += [(("body", "lines", i, *loc), msg) for loc, msg in located]
         key = line_key(line)
         if key in seen:
             problems.append(
@@ -595,17 +750,65 @@ def _checked_lines(session: Session, data: SitrepCreate) -> list[dict[str, Any]]
                 )
             )
         seen.setdefault(key, i)
-        lines.append(line_columns(line, key))
-    if problems:
-        raise ValidationFailed(problems)
-    return lines
+    return problems
 
 
-def _line_problems(data: SitrepCreate, line: LineIn) -> list[tuple[Loc, str]]:
+# Each header field of SitrepCreate on its own, to read those a refused document got right.
+_HEADER_FIELDS = ("country", "crisis_id", "period_start", "period_end")
+_HEADER_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(cast(Any, Annotated[field.annotation, field]))
+    for name, field in SitrepCreate.model_fields.items()
+    if name in _HEADER_FIELDS
+}
+
+
+def _readable(document: dict[str, Any], errors: Sequence[Any]) -> _Checkable:
+    """What the rules can check of a document the schema refused: unknown fields left out,
+    the header fields without a problem, and the lines that pass on their own."""
+    document = copy.deepcopy(document)
+    broken = set()
+    for error in errors:
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden":
+            _drop(document, loc)
+        elif loc:
+            broken.add(loc[0])
+    header: dict[str, Any] = dict.fromkeys(_HEADER_FIELDS)
+    for name in _HEADER_FIELDS:
+        if name in document and name not in broken:
+            with contextlib.suppress(PydanticValidationError):
+                header[name] = _HEADER_ADAPTERS[name].validate_python(document[name])
+    raw_lines = document.get("lines")
+    lines: list[tuple[int, LineIn]] = []
+    for i, raw in enumerate(raw_lines if isinstance(raw_lines, list) else []):
+        try:
+            lines.append((i, LineIn.model_validate(raw)))
+        except PydanticValidationError:
+            continue
+    return _Checkable(
+        **header,
+        line_count=len(raw_lines) if isinstance(raw_lines, list) else 0,
+        lines=lines,
+    )
+
+
+def _drop(document: Any, loc: tuple[Any, ...]) -> None:
+    """Removes the member at ``loc`` (a path of keys and indexes) when it is there."""
+    *path, last = loc
+    for part in path:
+        try:
+            document = document[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(document, dict):
+        document.pop(last, None)
+
+
+def _line_problems(country: str | None, line: LineIn) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     location = (
-        reference.location_problem(data.country, line.admin1, line.admin2)
-        if reference.is_country(data.country)
+        reference.location_problem(country, line.admin1, line.admin2)
+        if country is not None and reference.is_country(country)
         else None
     )
     if location is not None:
@@ -795,9 +998,16 @@ def _check_slots(session: Session, data: SitrepCreate, *, sitrep_id: int | None)
 # --- reads -----------------------------------------------------------------------------
 
 
-def _require_reader(user: User, country: str) -> None:
+def _require_reader(user: User) -> None:
     auth.require_role(user, Role.field, Role.hq, Role.admin)
-    auth.require_country(user, country, thing="sitrep")
+
+
+def _require_in_scope(user: User, sitrep: Sitrep) -> None:
+    """A sitrep outside the user's countries answers as a missing one does (API.md), so
+    that its id tells nothing."""
+    scope = auth.country_scope(user)
+    if scope is not None and sitrep.country not in scope:
+        raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep.id))
 
 
 def _current_query() -> Select[Sitrep, SitrepRevision, str]:
@@ -813,11 +1023,12 @@ def _current_query() -> Select[Sitrep, SitrepRevision, str]:
 
 
 def get(session: Session, *, sitrep_id: int, user: User) -> tuple[Sitrep, SitrepRead]:
+    _require_reader(user)
     row = session.execute(_current_query().where(Sitrep.id == sitrep_id)).first()
     if row is None:
         raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
     sitrep, revision, submitted_by = row
-    _require_reader(user, sitrep.country)
+    _require_in_scope(user, sitrep)
     return sitrep, _read(sitrep, revision, submitted_by, _current_new(session, [revision]))
 
 
@@ -829,7 +1040,7 @@ def list_page(
     countries = auth.narrow_countries(user, filters.countries)
     query = _current_query().order_by(Sitrep.id.desc())
     if cursor is not None:
-        (after,) = decode_cursor("sitreps", cursor, arity=1)
+        (after,) = decode_cursor("sitreps", cursor, types=(ROW_ID,))
         query = query.where(Sitrep.id < after)
     if countries is not None:
         query = query.where(Sitrep.country.in_(countries))
@@ -857,10 +1068,11 @@ def list_page(
 def revisions_page(
     session: Session, *, sitrep_id: int, limit: int, cursor: str | None, user: User
 ) -> Page[SitrepRevisionRead]:
+    _require_reader(user)
     sitrep = session.get(Sitrep, sitrep_id)
     if sitrep is None:
         raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
-    _require_reader(user, sitrep.country)
+    _require_in_scope(user, sitrep)
     submitter = aliased(User)
     query = (
         select(SitrepRevision, submitter.name)
@@ -869,7 +1081,7 @@ def revisions_page(
         .order_by(SitrepRevision.revision)
     )
     if cursor is not None:
-        (after,) = decode_cursor("revisions", cursor, arity=1)
+        (after,) = decode_cursor("revisions", cursor, types=(ROW_ID,))
         query = query.where(SitrepRevision.revision > after)
     rows, next_cursor = keyset_page(
         session.execute(query.limit(limit + 1)).all(),
