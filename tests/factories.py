@@ -1,6 +1,7 @@
 """Small factories: users with tokens, valid sitrep bodies, and an authenticated client."""
 
 import itertools
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -8,7 +9,8 @@ from httpx import Response
 
 from app.auth import service as auth
 from app.auth.models import Role
-from app.db import new_session
+from app.db import get_engine, new_session
+from app.sitreps import order
 
 _names = itertools.count(1)
 
@@ -131,3 +133,23 @@ def assert_problem(response: Response, status: int) -> dict[str, Any]:
     assert body["status"] == status
     assert body["title"] and body["detail"] and body["type"]
     return body
+
+
+def wait_for_feed_watermark(timeout: float = 30) -> None:
+    """Until every committed line is past the feed's watermark (app.sitreps.order): on
+    PostgreSQL a transaction in the database that holds a transaction id (a test's own
+    open session, autovacuum's ANALYZE) holds back the lines written after it began, for
+    as long as it runs."""
+    if get_engine().dialect.name != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    with get_engine().connect() as connection:
+        while True:
+            newest, watermark = connection.exec_driver_sql(
+                f"SELECT (SELECT coalesce(max(feed_xid), 0) FROM sitrep_lines), ({order.WATERMARK})"
+            ).one()
+            connection.rollback()
+            if newest < watermark:
+                return
+            assert time.monotonic() < deadline, "the feed's watermark did not pass the lines"
+            time.sleep(0.05)

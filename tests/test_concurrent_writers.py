@@ -26,7 +26,7 @@ from app.sitreps.models import SitrepLine
 from app.sitreps.schemas import SitrepCreate
 from app.totals import service as totals
 from app.totals.models import TotalsCell, TotalsPlace, TotalsSlot
-from tests.factories import line, make_user, sitrep
+from tests.factories import line, make_user, sitrep, wait_for_feed_watermark
 from tests.servers import Server, running
 
 SITREPS = "/api/v1/sitreps"
@@ -143,6 +143,7 @@ def test_a_line_committed_after_a_later_one_still_reaches_the_consumer(migrated:
         with new_session(writes=True) as b:
             sitreps_service.submit(b, data=b_body, user=user(b, field))
             b.commit()
+    wait_for_feed_watermark()
     seen, cursor = pull(cursor)
     with new_session() as session:
         rows = session.execute(select(SitrepLine.sitrep_id, SitrepLine.id)).all()
@@ -274,6 +275,7 @@ def test_concurrent_writers_and_a_consumer_agree_with_the_lines_and_the_recount(
         pulling.result()
     assert failures == []
     assert 201 in statuses and 200 in statuses
+    wait_for_feed_watermark()
     with httpx.Client(timeout=120) as http:
         consumer.pull(http)
 

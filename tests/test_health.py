@@ -53,6 +53,7 @@ def test_openapi_declares_errors_as_problem_json(client) -> None:
         "409",
         "412",
         "413",
+        "415",
         "422",
         "428",
         "429",

@@ -27,6 +27,7 @@ from app.sectors.service import SECTORS
 from app.sitreps.models import Sitrep, SitrepLine, SitrepRevision
 from app.totals import service as totals
 from app.totals.models import TotalsCell, TotalsPlace, TotalsSlot
+from tests.factories import wait_for_feed_watermark
 from tests.test_totals import (
     all_group_bys,
     amend,
@@ -482,7 +483,11 @@ def test_cumulative_chains_follow_every_correction(
         assert [dict(r) for r in recount.mappings()] == [
             dict(r) for r in session.execute(totals.totals_select(query, countries=None)).mappings()
         ]
-    # The consumer's lines are the live lines, with the figures totals count.
+    # The consumer's lines are the live lines, with the figures totals count, once the
+    # feed serves every write (another transaction may have held them back a moment).
+    session.commit()
+    wait_for_feed_watermark()
+    _pull(session, coordinator, cursors, held)
     by_slot: dict[tuple[Any, ...], int] = defaultdict(int)
     for item in held.values():
         by_slot[(item["period_end"].year, item["sector"], item["admin1"])] += item[

@@ -21,11 +21,13 @@ PostgreSQL the id of the transaction that last wrote it (``pg_current_xact_id()`
 number of the ``feed_seq`` sequence. Writers now commit in any order, so numbers alone would
 not do: a consumer could read number 11 while number 10 is still in flight and never see 10.
 The feed therefore serves only lines written by transactions older than every transaction
-still running (``feed_xid < pg_snapshot_xmin(pg_current_snapshot())``, the watermark), in
-position order. Every transaction that commits later has an id at or above that watermark,
-so what it writes lands after everything already served: a consumer who applies every page
-in order holds exactly the live lines. The price is that a line shows up in the feed once
-the writes that began before it have ended (milliseconds, or the length of a long import).
+still running in this database (``WATERMARK``: the statement's snapshot's oldest running
+transaction, leaving out other databases'), in position order. Every transaction that
+commits later has an id at or above that watermark, so what it writes lands after
+everything already served: a consumer who applies every page in order holds exactly the
+live lines. The price is that a line shows up in the feed once the transactions of this
+database that began writing before it have ended (milliseconds; the length of a long
+import; as long as a session left "idle in transaction" after a write stays so).
 On SQLite ``feed_xid`` is 0 and numbers come from the ``counters`` row, under the write
 lock, so they are in commit order.
 """
@@ -128,10 +130,25 @@ def _positions(session: Session, n: int) -> tuple[int, list[int]]:
     return 0, list(range(last - n + 1, last + 1))
 
 
+# The watermark: the oldest transaction still running in the snapshot, leaving out those
+# that belong to other databases of the server (they never write these tables, and one
+# busy neighbour must not hold our feeds back). A running transaction whose database
+# cannot be told (it ended meanwhile, or its row is hidden) counts as ours: the watermark
+# may then be lower than it could be, never higher. With none running, the snapshot's end.
+WATERMARK = """
+SELECT LEAST(
+  pg_snapshot_xmax(s)::text::bigint,
+  (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
+   WHERE NOT EXISTS (
+     SELECT 1 FROM pg_stat_activity AS a
+     WHERE a.backend_xid = x::xid AND a.datname IS DISTINCT FROM current_database())))
+FROM pg_current_snapshot() AS s
+"""
+
+
 def served(session: Session) -> ColumnElement[bool]:
     """The feed's watermark: lines whose position no transaction still running can precede.
     Written into the feed's own statement, so that it and the lines read share a snapshot."""
     if not _postgresql(session):
         return true()
-    watermark = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-    return SitrepLine.feed_xid < select(watermark).scalar_subquery()
+    return SitrepLine.feed_xid < text(f"({WATERMARK})")
