@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 
 from app.auth import service as auth
 from app.clusters import service as clusters
@@ -300,3 +300,26 @@ def test_concurrent_writers_and_a_consumer_agree_with_the_lines_and_the_recount(
         totals.rebuild_cells(session)
         session.commit()
     assert summaries() == kept
+
+
+def test_a_write_in_another_database_does_not_hold_the_feed_back(api) -> None:
+    """The watermark leaves out the server's other databases: a transaction there, open
+    and holding a transaction id, does not keep this database's new lines out of feeds
+    (a busy neighbour on a shared server would otherwise freeze them)."""
+    if not postgres():
+        pytest.skip("PostgreSQL only: SQLite has no other databases")
+    field = api("field", countries=["SDN"])
+    coordinator = api("coordinator", clusters=["shelter"])
+    neighbour = get_engine().url.set(database="postgres")
+    other = create_engine(neighbour)
+    try:
+        with other.connect() as connection:
+            older = connection.exec_driver_sql("SELECT pg_current_xact_id()::text::bigint")
+            assert older.scalar_one() > 0  # an open transaction with an id, left running
+            answer = field.post(SITREPS, json=sitrep(line("shelter", admin1="SD05", reached=5)))
+            assert answer.status_code == 201, answer.text
+            page = coordinator.get("/api/v1/clusters/shelter/feed")
+            assert [item["admin1"] for item in page.json()["items"]] == ["SD05"]
+            connection.rollback()
+    finally:
+        other.dispose()
