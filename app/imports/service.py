@@ -50,6 +50,7 @@ from app.imports.schemas import (
 )
 from app.imports.sheets import SheetRow, Upload
 from app.reference import service as reference
+from app.sitreps import rules
 from app.sitreps import service as sitreps
 from app.sitreps.models import Sitrep, SitrepLine
 from app.sitreps.schemas import Disaggregation, LineIn, SitrepCreate
@@ -322,7 +323,7 @@ def _match(
 ) -> tuple[Sitrep, list[SitrepLine], str | None] | None:
     """The live sitrep the rows stand for: same country, crisis and period, and at least
     one slot in common. Two such sitreps are a conflict: which one is meant is unknown."""
-    keys = {sitreps.line_key(line) for line in data.lines}
+    keys = {rules.line_key(line) for line in data.lines}
     found = [
         candidate
         for candidate in sitreps.live_for_period(
@@ -350,8 +351,8 @@ def _changes(lines: list[SitrepLine], data: SitrepCreate) -> list[ImportedChange
     before = {line.line_key: line for line in lines}
     changes: list[ImportedChange] = []
     for line in data.lines:
-        key = sitreps.line_key(line)
-        after = sitreps.line_columns(line, key)
+        key = rules.line_key(line)
+        after = rules.line_columns(line, key)
         old = before.pop(key, None)
         if old is None:
             changes.append(ImportedChange(line=_slot_text(key), change="added"))
@@ -473,7 +474,7 @@ def _add(draft: _Draft, number: int, read: _Row, layout: Layout, options: Import
     draft.problems += read.problems
     if read.line is None:
         return
-    slot = sitreps.line_key(read.line)
+    slot = rules.line_key(read.line)
     kept = draft.lines.get(slot)
     if kept is None:
         draft.lines[slot] = _Line([number], read.line)
