@@ -7,7 +7,7 @@ Holding the slots' locks until commit makes the slot check and the chains race-f
 writes to other slots go on in parallel (app.sitreps.order says how, and why).
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -20,18 +20,14 @@ from app import metrics
 from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Role, User
-from app.config import get_settings
 from app.crises import service as crises
 from app.db import utcnow
 from app.errors import (
-    AppError,
     Conflict,
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
-    Problem,
     ValidationFailed,
-    problem_body,
     validation_failed,
 )
 from app.i18n import N_, _
@@ -47,8 +43,6 @@ from app.sitreps.models import (
 )
 from app.sitreps.rules import line_key
 from app.sitreps.schemas import (
-    BatchItemResult,
-    BatchRead,
     LineRead,
     SitrepCreate,
     SitrepRead,
@@ -129,59 +123,10 @@ def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
         entity_type="sitrep",
         entity_id=sitrep.id,
         user=user,
-        after=_revision_document(revision),
+        after=revision_document(revision),
     )
     metrics.count_sitrep(session, "submitted")
     return sitrep
-
-
-def submit_batch(session: Session, *, items: list[Any], user: User) -> BatchRead:
-    """Submits each sitrep on its own: each is written whole or not at all (a savepoint
-    each), and refusing one refuses only that one."""
-    auth.require_role(user, Role.field, Role.admin)
-    limit = get_settings().max_sitreps_per_batch
-    if len(items) > limit:
-        raise ValidationFailed(
-            [(("body", "sitreps"), _("at most {limit} sitreps per batch", limit=limit))]
-        )
-    lock_slots_of(session, items)
-    results: list[BatchItemResult] = []
-    for index, (sitrep, exc) in enumerate(submit_each(session, items=items, user=user)):
-        if exc is not None:
-            problem = _relocated(exc, index) if isinstance(exc, ValidationFailed) else exc
-            results.append(
-                BatchItemResult(
-                    index=index,
-                    status=problem.status,
-                    problem=Problem.model_validate(problem_body(problem)),
-                )
-            )
-            continue
-        assert sitrep is not None
-        results.append(
-            BatchItemResult(
-                index=index, status=201, sitrep=read_after_write(session, sitrep=sitrep, user=user)
-            )
-        )
-    accepted = sum(1 for r in results if r.sitrep is not None)
-    return BatchRead(accepted=accepted, refused=len(results) - accepted, results=results)
-
-
-def submit_each(
-    session: Session, *, items: Iterable[Any], user: User
-) -> Iterator[tuple[Sitrep, None] | tuple[None, AppError]]:
-    """Submits each sitrep (as POST /api/v1/sitreps takes it) in a savepoint of its own, so
-    that each is written whole or not at all and refusing one refuses only that one; yields
-    the sitrep, or the problem (422 locations as in a single submission), of each in turn."""
-    for item in items:
-        try:
-            data = validated(item)
-            with session.begin_nested():
-                sitrep = submit(session, data=data, user=user)
-        except AppError as exc:
-            yield None, exc
-            continue
-        yield sitrep, None
 
 
 def validated(item: Any) -> SitrepCreate:
@@ -221,16 +166,6 @@ def live_for_period(
     ):
         lines[line.sitrep_id].append(line)
     return [(sitrep, lines[sitrep.id], revision.narrative) for sitrep, revision, _ in found]
-
-
-def _relocated(exc: ValidationFailed, index: int) -> ValidationFailed:
-    """The problems of one sitrep of a batch, pointed at it within the batch."""
-    return ValidationFailed(
-        [
-            (("body", "sitreps", index, *error["loc"][1:]), error["msg"])
-            for error in exc.extensions["errors"]
-        ]
-    )
 
 
 def amend(
@@ -280,8 +215,8 @@ def amend(
         entity_type="sitrep",
         entity_id=sitrep.id,
         user=user,
-        before=_revision_document(previous),
-        after=_revision_document(revision),
+        before=revision_document(previous),
+        after=revision_document(revision),
     )
     metrics.count_sitrep(session, "amended")
     return sitrep
@@ -438,7 +373,7 @@ def _write_revision(
         period_start=data.period_start,
         period_end=data.period_end,
         narrative=data.narrative,
-        lines=[_line_document(row) for row in rows],
+        lines=[line_document(row) for row in rows],
         submitted_at=now,
         submitted_by_id=user.id,
     )
@@ -474,7 +409,7 @@ def _settle(
     session.flush()
 
 
-def _revision_document(revision: SitrepRevision) -> dict[str, Any]:
+def revision_document(revision: SitrepRevision) -> dict[str, Any]:
     """A revision as the audit trail keeps it: JSON-ready."""
     return {
         "revision": revision.revision,
@@ -487,7 +422,7 @@ def _revision_document(revision: SitrepRevision) -> dict[str, Any]:
     }
 
 
-def _line_document(row: SitrepLine) -> dict[str, Any]:
+def line_document(row: SitrepLine) -> dict[str, Any]:
     """A line as a revision keeps it: the API's shape, JSON-ready."""
     disaggregation = (
         None
