@@ -478,20 +478,29 @@ def _insert(
     model: type[Sitrep] | type[SitrepLine] | type[SitrepRevision] | type[AuditEvent],
     rows: Sequence[Sitrep | SitrepLine | SitrepRevision | AuditEvent],
 ) -> None:
-    """Inserts new rows of one table in as few statements as the database allows, with the
-    ids the database would give them one by one, in order.
+    """Inserts new rows of one table with the ids the database would give them one by one,
+    in order, given to them beforehand so that the rows go in as one executemany (no row
+    has to tell which id it got: SQLite cannot say which id went to which row of a
+    multi-row insert, and psycopg parses a multi-row insert's text anew every time).
 
-    PostgreSQL returns the ids of a multi-row insert in the order of its rows. SQLite cannot
-    say which id went to which row of one, so each row would be a statement of its own:
-    there the ids are given here instead, as SQLite gives them (one more than the largest),
-    which is safe because the transaction holds SQLite's one write lock (it has locked the
-    batch's slots)."""
+    On PostgreSQL the ids come from the table's sequence, as an insert would take them. On
+    SQLite they are what SQLite gives a new row, one more than the largest, which is safe
+    because the transaction holds SQLite's one write lock (it has locked the batch's
+    slots)."""
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
+        sequence = func.pg_get_serial_sequence(model.__tablename__, "id")
+        ids = sorted(
+            session.scalars(
+                select(func.nextval(sequence)).select_from(func.generate_series(1, len(rows)))
+            )
+        )
+    else:
         last = session.scalar(select(func.max(model.id))) or 0
-        for offset, row in enumerate(rows, start=1):
-            row.id = last + offset
+        ids = list(range(last + 1, last + len(rows) + 1))
+    for row, row_id in zip(rows, ids, strict=True):
+        row.id = row_id
     session.add_all(rows)
     session.flush()
 
