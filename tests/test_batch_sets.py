@@ -287,6 +287,19 @@ def test_cumulative_chains_in_period_order_are_a_set(
     assert news == [800, 300, 350, 0]
 
 
+def test_a_batch_of_more_slots_than_a_statement_names(
+    session: Session,
+    officer: User,
+    both_ways: Callable[..., tuple[dict[str, Any], bool]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batches, "_KEYS_PER_QUERY", 2)
+    items = [sitrep(line(admin1="SD01"), line(admin1="SD02")), sitrep(line(admin1="SD03"))]
+    body, as_a_set = both_ways(items, officer)
+    assert not as_a_set
+    assert statuses(body) == [201, 201]
+
+
 # --- the cost ------------------------------------------------------------------------------
 
 

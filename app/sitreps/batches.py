@@ -51,7 +51,7 @@ from app.sitreps.schemas import BatchItemResult, BatchRead, SitrepCreate, Sitrep
 from app.totals import chains
 from app.totals import service as totals
 
-# Line keys per statement of the slot query: far below SQLite's limit on parameters.
+# Line keys per statement naming them: far below the databases' limits on parameters.
 _KEYS_PER_QUERY = 5000
 
 # (country, crisis_id, line_key): what a slot clash is looked up by.
@@ -187,7 +187,7 @@ def _write_set(session: Session, *, items: list[Any], user: User) -> list[Outcom
             refused[index] = exc
     stored = _stored_lines(session, checked)
     accepted = _slots_checked(checked, stored, refused)
-    if _order_matters(accepted, stored):
+    if _order_matters(accepted, stored) or _too_wide(accepted):
         return None
     if _goes_down(session, accepted, user=user):
         return None
@@ -390,6 +390,14 @@ def _goes_down(session: Session, accepted: Sequence[_Item], *, user: User) -> bo
         return chains.goes_down(session, scopes=_scopes(line_rows))
     finally:
         savepoint.rollback()
+
+
+def _too_wide(accepted: Sequence[_Item]) -> bool:
+    """Whether the batch has more slots than one statement over its chains can name (the
+    databases bound a statement's parameters); one sitrep at a time has at most
+    settings.max_lines_per_sitrep."""
+    slots = {(item.data.country, line["line_key"]) for item in accepted for line in item.lines}
+    return len(slots) > _KEYS_PER_QUERY
 
 
 def _write(session: Session, accepted: Sequence[_Item], *, user: User) -> bool:
