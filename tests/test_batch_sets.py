@@ -9,6 +9,7 @@ compares the answers byte for byte and every row written (but the transaction id
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -298,6 +299,62 @@ def test_a_batch_of_more_slots_than_a_statement_names(
     body, as_a_set = both_ways(items, officer)
     assert not as_a_set
     assert statuses(body) == [201, 201]
+
+
+# --- imports in mode create ----------------------------------------------------------------
+
+
+SHEET_HEADER = (
+    "country,crisis_id,period_start,period_end,sector,division,phase,admin1,admin2,"
+    "people_reached,people_reached_new,people_targeted,women,men,girls,boys,"
+    "persons_with_disabilities,households_assisted,water_points"
+)
+SHEET_ROWS = [
+    "SDN,,2024-03-01,2024-03-31,shelter,hod,response,SD01,,100,,,,,,,,3,",
+    "SDN,,2024-03-01,2024-03-31,wash,hod,response,SD01,,50,40,200,,,,,,,2",
+    "SDN,,2024-03-15,2024-04-15,shelter,hod,response,SD01,,70,,,,,,,,,",
+    "SDN,,2024-04-01,2024-04-30,health,hod,response,SD99,,10,,,,,,,,,",
+    "TCD,,2024-04-01,2024-04-30,health,hod,response,,,10,,,,,,,,,",
+    "SDN,,2024-05-01,2024-05-31,wash,hod,response,SD01,,80,10,250,,,,,,,",
+]
+
+
+def test_an_import_creates_as_one_at_a_time(
+    session: Session, officer: User, frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.imports import service as imports
+    from app.imports.schemas import ImportOptions
+    from app.imports.sheets import Upload
+
+    upload = Upload(("\n".join([SHEET_HEADER, *SHEET_ROWS]) + "\n").encode(), "text/csv")
+
+    def run() -> str:
+        report = imports.run(session, upload=upload, options=ImportOptions(), user=officer)
+        return report.model_dump_json()
+
+    sequences = _sequences(session)
+    one_by_one = session.begin_nested()
+    with monkeypatch.context() as m:
+        m.setattr(batches, "_write_set", lambda *args, **kwargs: None)
+        expected = run()
+    expected_rows = _rows(session)
+    one_by_one.rollback()
+    _set_back(session, sequences)
+    calls = []
+    write_set = batches._write_set
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        calls.append(written := write_set(*args, **kwargs))
+        return written
+
+    monkeypatch.setattr(batches, "_write_set", spied)
+    assert run() == expected
+    assert calls and calls[0] is not None  # written as a set
+    report = json.loads(expected)
+    assert (report["created"], report["refused"]) == (2, 3), report["results"]
+    got_rows = _rows(session)
+    for name in expected_rows:
+        assert got_rows[name] == expected_rows[name], name
 
 
 # --- the cost ------------------------------------------------------------------------------

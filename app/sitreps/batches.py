@@ -70,11 +70,20 @@ def submit_batch(session: Session, *, items: list[Any], user: User) -> BatchRead
             [(("body", "sitreps"), _("at most {limit} sitreps per batch", limit=limit))]
         )
     sitreps.lock_slots_of(session, items)
-    outcomes = _write_set(session, items=items, user=user)
-    if outcomes is None:
+    written = _write_set(session, items=items, user=user)
+    outcomes: list[Outcome]
+    if written is None:
         outcomes = [
             (None, exc) if exc is not None else (_read(session, sitrep, user), None)
             for sitrep, exc in submit_each(session, items=items, user=user)
+        ]
+    else:
+        as_stored = _as_stored(session)
+        outcomes = [
+            (_answer(item, user=user, as_stored=as_stored), None)
+            if isinstance(item, _Item)
+            else (None, item)
+            for item in written
         ]
     results: list[BatchItemResult] = []
     for index, (read, exc) in enumerate(outcomes):
@@ -91,6 +100,24 @@ def submit_batch(session: Session, *, items: list[Any], user: User) -> BatchRead
             results.append(BatchItemResult(index=index, status=201, sitrep=read))
     accepted = sum(1 for r in results if r.sitrep is not None)
     return BatchRead(accepted=accepted, refused=len(results) - accepted, results=results)
+
+
+def write_each(
+    session: Session, *, items: list[Any], user: User
+) -> list[tuple[Sitrep, None] | tuple[None, AppError]]:
+    """What ``submit_each`` yields for these sitrep documents, written as a set where that
+    writes the same (imports: their slots already locked with ``lock_slots_of``)."""
+    written = _write_set(session, items=items, user=user)
+    if written is None:
+        return list(submit_each(session, items=items, user=user))
+    outcomes: list[tuple[Sitrep, None] | tuple[None, AppError]] = []
+    for item in written:
+        if isinstance(item, _Item):
+            assert item.sitrep is not None
+            outcomes.append((item.sitrep, None))
+        else:
+            outcomes.append((None, item))
+    return outcomes
 
 
 def _read(session: Session, sitrep: Sitrep | None, user: User) -> SitrepRead:
@@ -163,9 +190,10 @@ class _Clash:
 Outcome = tuple[SitrepRead, None] | tuple[None, AppError]
 
 
-def _write_set(session: Session, *, items: list[Any], user: User) -> list[Outcome] | None:
-    """Writes the batch as a set; the outcome of each item, in order, or None when the
-    batch must be written one sitrep at a time (nothing is written then)."""
+def _write_set(session: Session, *, items: list[Any], user: User) -> list[_Item | AppError] | None:
+    """Writes the batch as a set; each item, written, or the problem that refused it, in
+    order; or None when the batch must be written one sitrep at a time (nothing is written
+    then)."""
     refused: dict[int, AppError | _Clash] = {}
     documents: list[tuple[int, SitrepCreate]] = []
     for index, item in enumerate(items):
@@ -201,15 +229,14 @@ def _write_set(session: Session, *, items: list[Any], user: User) -> list[Outcom
         if savepoint.is_active:
             savepoint.rollback()
         raise
-    as_stored = _as_stored(session)
-    answers = {item.index: _answer(item, user=user, as_stored=as_stored) for item in accepted}
-    outcomes: list[Outcome] = []
+    by_index = {item.index: item for item in accepted}
+    outcomes: list[_Item | AppError] = []
     for index in range(len(items)):
-        if index in answers:
-            outcomes.append((answers[index], None))
+        problem = refused.get(index)
+        if problem is None:
+            outcomes.append(by_index[index])
         else:
-            problem = refused[index]
-            outcomes.append((None, problem.conflict() if isinstance(problem, _Clash) else problem))
+            outcomes.append(problem.conflict() if isinstance(problem, _Clash) else problem)
     return outcomes
 
 
