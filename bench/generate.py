@@ -981,7 +981,7 @@ def _json_number(value: int | None) -> str:
 
 
 def _line_json(line_id: int, line: Line, new: int) -> str:
-    """json.dumps of the line as a revision keeps it (service._line_document), faster:
+    """json.dumps of the line as a revision keeps it (service.line_document), faster:
     every string in it is a code or a p-code, which JSON writes as it is."""
     disaggregation = (
         "null"

@@ -30,17 +30,38 @@ def record(
 ) -> None:
     """Adds an audit event to the session: it commits, or rolls back, with the write."""
     session.add(
-        AuditEvent(
-            occurred_at=utcnow(),
-            user_id=user.id if user else None,
-            actor=user.name if user else COMMAND_LINE,
+        event(
             action=action,
             entity_type=entity_type,
             entity_id=entity_id,
-            request_id=request_id.get(),
+            user=user,
             before=before,
             after=after,
         )
+    )
+
+
+def event(
+    *,
+    action: str,
+    entity_type: str,
+    entity_id: int | None,
+    user: User | None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An audit event of this request, for the caller to add with the write (``record``
+    adds it at once)."""
+    return AuditEvent(
+        occurred_at=utcnow(),
+        user_id=user.id if user else None,
+        actor=user.name if user else COMMAND_LINE,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        request_id=request_id.get(),
+        before=before,
+        after=after,
     )
 
 

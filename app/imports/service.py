@@ -50,6 +50,7 @@ from app.imports.schemas import (
 )
 from app.imports.sheets import SheetRow, Upload
 from app.reference import service as reference
+from app.sitreps import batches, rules
 from app.sitreps import service as sitreps
 from app.sitreps.models import Sitrep, SitrepLine
 from app.sitreps.schemas import Disaggregation, LineIn, SitrepCreate
@@ -241,10 +242,16 @@ def _submit(
     everything = session.begin_nested()
     try:
         pending = ready
-        for done, draft in enumerate(ready, 1):
-            _write(session, draft, user=user, mode=options.mode)
-            if progress is not None:
-                progress("sitreps", done, len(ready))
+        if options.mode is Mode.create:
+            # Written as a set, as a batch is (app.sitreps.batches).
+            _create_all(session, ready, user=user)
+            if progress is not None and ready:
+                progress("sitreps", len(ready), len(ready))
+        else:
+            for done, draft in enumerate(ready, 1):
+                _write(session, draft, user=user, mode=options.mode)
+                if progress is not None:
+                    progress("sitreps", done, len(ready))
         # A conflict may come from the order of the sheet's rows alone: a corrected sheet
         # raises January's year-to-date figure above February's before February is amended
         # too, or moves a slot from one period's sitrep to another's. Such sitreps are
@@ -271,6 +278,16 @@ def _submit(
             everything.rollback()
         raise
     return keep
+
+
+def _create_all(session: Session, drafts: list[_Draft], *, user: User) -> None:
+    """``_write`` of every draft in mode create, in order, written as one batch
+    (app.sitreps.batches)."""
+    written = batches.write_each(session, items=[draft.document() for draft in drafts], user=user)
+    for draft, (sitrep, error) in zip(drafts, written, strict=True):
+        draft.action = "create" if error is None else "refuse"
+        draft.sitrep_id = None if sitrep is None else sitrep.id
+        draft.error = error
 
 
 def _write(session: Session, draft: _Draft, *, user: User, mode: Mode) -> None:
@@ -322,7 +339,7 @@ def _match(
 ) -> tuple[Sitrep, list[SitrepLine], str | None] | None:
     """The live sitrep the rows stand for: same country, crisis and period, and at least
     one slot in common. Two such sitreps are a conflict: which one is meant is unknown."""
-    keys = {sitreps.line_key(line) for line in data.lines}
+    keys = {rules.line_key(line) for line in data.lines}
     found = [
         candidate
         for candidate in sitreps.live_for_period(
@@ -350,8 +367,8 @@ def _changes(lines: list[SitrepLine], data: SitrepCreate) -> list[ImportedChange
     before = {line.line_key: line for line in lines}
     changes: list[ImportedChange] = []
     for line in data.lines:
-        key = sitreps.line_key(line)
-        after = sitreps.line_columns(line, key)
+        key = rules.line_key(line)
+        after = rules.line_columns(line, key)
         old = before.pop(key, None)
         if old is None:
             changes.append(ImportedChange(line=_slot_text(key), change="added"))
@@ -473,7 +490,7 @@ def _add(draft: _Draft, number: int, read: _Row, layout: Layout, options: Import
     draft.problems += read.problems
     if read.line is None:
         return
-    slot = sitreps.line_key(read.line)
+    slot = rules.line_key(read.line)
     kept = draft.lines.get(slot)
     if kept is None:
         draft.lines[slot] = _Line([number], read.line)

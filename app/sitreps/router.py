@@ -12,6 +12,7 @@ from app.i18n import _
 from app.idempotency.dependencies import Idempotency, IdempotencyDep
 from app.pagination import Page, PageDep, page_example
 from app.reference.dependencies import CountryList
+from app.sitreps import batches
 from app.sitreps import service as sitreps
 from app.sitreps.models import Sitrep, SitrepStatus
 from app.sitreps.schemas import (
@@ -105,7 +106,7 @@ def submit_batch(
     the problem's `status` and `problem` (422 problems point into the batch, e.g.
     `["body", "sitreps", 3, "lines", 0, "admin1"]`). With an `Idempotency-Key` the whole
     batch is retried safely."""
-    result = sitreps.submit_batch(session, items=data.sitreps, user=user)
+    result = batches.submit_batch(session, items=data.sitreps, user=user)
     return idempotency.respond(session, result, status_code=status.HTTP_200_OK)
 
 

@@ -7,12 +7,9 @@ Holding the slots' locks until commit makes the slot check and the chains race-f
 writes to other slots go on in parallel (app.sitreps.order says how, and why).
 """
 
-import contextlib
-import copy
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, datetime
 from typing import Annotated, Any, cast
 
 from pydantic import TypeAdapter
@@ -24,25 +21,20 @@ from app import metrics
 from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Role, User
-from app.config import get_settings
 from app.crises import service as crises
 from app.db import utcnow
 from app.errors import (
-    AppError,
     Conflict,
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
-    Problem,
     ValidationFailed,
-    problem_body,
     validation_problems,
 )
-from app.i18n import N_, _, number
+from app.i18n import N_, _
 from app.pagination import ROW_ID, Page, decode_cursor, keyset_page
 from app.reference import service as reference
-from app.sectors import service as sectors
-from app.sitreps import order
+from app.sitreps import order, rules
 from app.sitreps.models import (
     LIVE_LINE,
     Sitrep,
@@ -50,9 +42,8 @@ from app.sitreps.models import (
     SitrepRevision,
     SitrepStatus,
 )
+from app.sitreps.rules import Loc, line_key
 from app.sitreps.schemas import (
-    BatchItemResult,
-    BatchRead,
     LineIn,
     LineRead,
     SitrepCreate,
@@ -62,11 +53,6 @@ from app.sitreps.schemas import (
 from app.totals import chains
 from app.totals import service as totals
 
-MAX_PERIOD_DAYS = 366
-MAX_COUNT_INDICATOR = 1_000_000_000
-
-Loc = tuple[str | int, ...]
-
 
 @dataclass(frozen=True, slots=True)
 class SitrepFilters:
@@ -75,10 +61,6 @@ class SitrepFilters:
     period_from: date | None = None
     period_to: date | None = None
     status: SitrepStatus | None = None
-
-
-def line_key(line: LineIn) -> str:
-    return "|".join((line.sector, line.division, line.phase, line.admin1 or "", line.admin2 or ""))
 
 
 # A sitrep's status, as a message names it.
@@ -143,59 +125,10 @@ def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
         entity_type="sitrep",
         entity_id=sitrep.id,
         user=user,
-        after=_revision_document(revision),
+        after=revision_document(revision),
     )
     metrics.count_sitrep(session, "submitted")
     return sitrep
-
-
-def submit_batch(session: Session, *, items: list[Any], user: User) -> BatchRead:
-    """Submits each sitrep on its own: each is written whole or not at all (a savepoint
-    each), and refusing one refuses only that one."""
-    auth.require_role(user, Role.field, Role.admin)
-    limit = get_settings().max_sitreps_per_batch
-    if len(items) > limit:
-        raise ValidationFailed(
-            [(("body", "sitreps"), _("at most {limit} sitreps per batch", limit=limit))]
-        )
-    lock_slots_of(session, items)
-    results: list[BatchItemResult] = []
-    for index, (sitrep, exc) in enumerate(submit_each(session, items=items, user=user)):
-        if exc is not None:
-            problem = _relocated(exc, index) if isinstance(exc, ValidationFailed) else exc
-            results.append(
-                BatchItemResult(
-                    index=index,
-                    status=problem.status,
-                    problem=Problem.model_validate(problem_body(problem)),
-                )
-            )
-            continue
-        assert sitrep is not None
-        results.append(
-            BatchItemResult(
-                index=index, status=201, sitrep=read_after_write(session, sitrep=sitrep, user=user)
-            )
-        )
-    accepted = sum(1 for r in results if r.sitrep is not None)
-    return BatchRead(accepted=accepted, refused=len(results) - accepted, results=results)
-
-
-def submit_each(
-    session: Session, *, items: Iterable[Any], user: User
-) -> Iterator[tuple[Sitrep, None] | tuple[None, AppError]]:
-    """Submits each sitrep (as POST /api/v1/sitreps takes it) in a savepoint of its own, so
-    that each is written whole or not at all and refusing one refuses only that one; yields
-    the sitrep, or the problem (422 locations as in a single submission), of each in turn."""
-    for item in items:
-        try:
-            data = validated(item, session=session)
-            with session.begin_nested():
-                sitrep = submit(session, data=data, user=user)
-        except AppError as exc:
-            yield None, exc
-            continue
-        yield sitrep, None
 
 
 def validated(item: Any, *, session: Session | None = None) -> SitrepCreate:
@@ -209,7 +142,7 @@ def validated(item: Any, *, session: Session | None = None) -> SitrepCreate:
         errors = exc.errors()
     problems = validation_problems([{**e, "loc": ("body", *e["loc"])} for e in errors])
     if session is not None and isinstance(item, dict):
-        problems += _rule_problems(session, _readable(item, errors))
+        problems += _rule_problems(session, rules.readable(item, errors))
     raise ValidationFailed(problems)
 
 
@@ -259,7 +192,7 @@ def replacement(
     except ValidationFailed as exc:
         raise ValidationFailed([*problems, *_located(exc)]) from None
     if problems:
-        raise ValidationFailed([*problems, *_rule_problems(session, _Checkable.of(data))])
+        raise ValidationFailed([*problems, *_rule_problems(session, rules.Checkable.of(data))])
     return data
 
 
@@ -355,16 +288,6 @@ def live_for_period(
     return [(sitrep, lines[sitrep.id], revision.narrative) for sitrep, revision, _ in found]
 
 
-def _relocated(exc: ValidationFailed, index: int) -> ValidationFailed:
-    """The problems of one sitrep of a batch, pointed at it within the batch."""
-    return ValidationFailed(
-        [
-            (("body", "sitreps", index, *error["loc"][1:]), error["msg"])
-            for error in exc.extensions["errors"]
-        ]
-    )
-
-
 def amend(
     session: Session, *, sitrep_id: int, data: SitrepCreate, if_match: str | None, user: User
 ) -> Sitrep:
@@ -412,8 +335,8 @@ def amend(
         entity_type="sitrep",
         entity_id=sitrep.id,
         user=user,
-        before=_revision_document(previous),
-        after=_revision_document(revision),
+        before=revision_document(previous),
+        after=revision_document(revision),
     )
     metrics.count_sitrep(session, "amended")
     return sitrep
@@ -570,7 +493,7 @@ def _write_revision(
         period_start=data.period_start,
         period_end=data.period_end,
         narrative=data.narrative,
-        lines=[_line_document(row) for row in rows],
+        lines=[line_document(row) for row in rows],
         submitted_at=now,
         submitted_by_id=user.id,
     )
@@ -606,7 +529,7 @@ def _settle(
     session.flush()
 
 
-def _revision_document(revision: SitrepRevision) -> dict[str, Any]:
+def revision_document(revision: SitrepRevision) -> dict[str, Any]:
     """A revision as the audit trail keeps it: JSON-ready."""
     return {
         "revision": revision.revision,
@@ -619,7 +542,7 @@ def _revision_document(revision: SitrepRevision) -> dict[str, Any]:
     }
 
 
-def _line_document(row: SitrepLine) -> dict[str, Any]:
+def line_document(row: SitrepLine) -> dict[str, Any]:
     """A line as a revision keeps it: the API's shape, JSON-ready."""
     disaggregation = (
         None
@@ -646,306 +569,15 @@ def _line_document(row: SitrepLine) -> dict[str, Any]:
 # --- validation ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Checkable:
-    """What the rules can check of a sitrep document: the header fields that passed the
-    schema (None where one did not, or where a crisis is not named) and the lines that did,
-    each with its index in the document."""
-
-    country: str | None
-    crisis_id: int | None
-    period_start: date | None
-    period_end: date | None
-    line_count: int
-    lines: list[tuple[int, LineIn]]
-
-    @classmethod
-    def of(cls, data: SitrepCreate) -> "_Checkable":
-        return cls(
-            country=data.country,
-            crisis_id=data.crisis_id,
-            period_start=data.period_start,
-            period_end=data.period_end,
-            line_count=len(data.lines),
-            lines=list(enumerate(data.lines)),
-        )
-
-
 def _checked_lines(session: Session, data: SitrepCreate) -> list[dict[str, Any]]:
-    """Every rule of DOMAIN.md for a sitrep; all problems at once, each at its field.
-    Returns the lines as columns of SitrepLine, with people_reached_new filled in."""
-    problems = _rule_problems(session, _Checkable.of(data))
-    if problems:
-        raise ValidationFailed(problems)
-    return [line_columns(line, line_key(line)) for line in data.lines]
+    crisis = None if data.crisis_id is None else crises.find(session, crisis_id=data.crisis_id)
+    return rules.checked_lines(data, crisis=crisis)
 
 
-def _rule_problems(session: Session, data: _Checkable) -> list[tuple[Loc, str]]:
-    """The problems the rules find in what can be checked, each at its field."""
-    problems: list[tuple[Loc, str]] = []
-    settings = get_settings()
-    if data.country is not None and not reference.is_country(data.country):
-        problems.append(
-            (
-                ("body", "country"),
-                _("{code} is not an ISO 3166-1 alpha-3 country code", code=data.country),
-            )
-        )
-    if data.period_start is not None and data.period_end is not None:
-        if data.period_end < data.period_start:
-            problems.append((("body", "period_end"), _("the period ends before it starts")))
-        elif (data.period_end - data.period_start).days + 1 > MAX_PERIOD_DAYS:
-            problems.append(
-                (
-                    ("body", "period_end"),
-                    _("a reporting period is at most {days} days", days=MAX_PERIOD_DAYS),
-                )
-            )
-    if data.period_start is not None and data.period_start > utcnow().date() + timedelta(days=1):
-        problems.append((("body", "period_start"), _("the period has not started yet")))
-    if data.crisis_id is not None:
-        crisis = crises.find(session, crisis_id=data.crisis_id)
-        if crisis is None:
-            problems.append(
-                (
-                    ("body", "crisis_id"),
-                    _("there is no crisis {crisis_id}", crisis_id=data.crisis_id),
-                )
-            )
-        elif data.country is not None and data.country not in {c.country for c in crisis.countries}:
-            covered = ", ".join(c.country for c in crisis.countries)
-            problems.append(
-                (
-                    ("body", "crisis_id"),
-                    _(
-                        "crisis {crisis_id} ({name}) covers {covered}, not {country}",
-                        crisis_id=crisis.id,
-                        name=crisis.name,
-                        covered=covered,
-                        country=data.country,
-                    ),
-                )
-            )
-    if data.line_count > settings.max_lines_per_sitrep:
-        problems.append(
-            (
-                ("body", "lines"),
-                _("at most {limit} lines per sitrep", limit=settings.max_lines_per_sitrep),
-            )
-        )
-    seen: dict[str, int] = {}
-    for i, line in data.lines:
-        located = _line_problems(data.country, line)
-        problems += [(("body", "lines", i, *loc), msg) for loc, msg in located]
-        key = line_key(line)
-        if key in seen:
-            problems.append(
-                (
-                    ("body", "lines", i),
-                    _(
-                        "repeats the sector, division, phase and location of lines[{index}]; "
-                        "report each slot once",
-                        index=seen[key],
-                    ),
-                )
-            )
-        seen.setdefault(key, i)
-    return problems
-
-
-# Each header field of SitrepCreate on its own, to read those a refused document got right.
-_HEADER_FIELDS = ("country", "crisis_id", "period_start", "period_end")
-_HEADER_ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    name: TypeAdapter(cast(Any, Annotated[field.annotation, field]))
-    for name, field in SitrepCreate.model_fields.items()
-    if name in _HEADER_FIELDS
-}
-
-
-def _readable(document: dict[str, Any], errors: Sequence[Any]) -> _Checkable:
-    """What the rules can check of a document the schema refused: unknown fields left out,
-    the header fields without a problem, and the lines that pass on their own."""
-    document = copy.deepcopy(document)
-    broken = set()
-    for error in errors:
-        loc = tuple(error["loc"])
-        if error["type"] == "extra_forbidden":
-            _drop(document, loc)
-        elif loc:
-            broken.add(loc[0])
-    header: dict[str, Any] = dict.fromkeys(_HEADER_FIELDS)
-    for name in _HEADER_FIELDS:
-        if name in document and name not in broken:
-            with contextlib.suppress(PydanticValidationError):
-                header[name] = _HEADER_ADAPTERS[name].validate_python(document[name])
-    raw_lines = document.get("lines")
-    lines: list[tuple[int, LineIn]] = []
-    for i, raw in enumerate(raw_lines if isinstance(raw_lines, list) else []):
-        try:
-            lines.append((i, LineIn.model_validate(raw)))
-        except PydanticValidationError:
-            continue
-    return _Checkable(
-        **header,
-        line_count=len(raw_lines) if isinstance(raw_lines, list) else 0,
-        lines=lines,
-    )
-
-
-def _drop(document: Any, loc: tuple[Any, ...]) -> None:
-    """Removes the member at ``loc`` (a path of keys and indexes) when it is there."""
-    *path, last = loc
-    for part in path:
-        try:
-            document = document[part]
-        except (KeyError, IndexError, TypeError):
-            return
-    if isinstance(document, dict):
-        document.pop(last, None)
-
-
-def _line_problems(country: str | None, line: LineIn) -> list[tuple[Loc, str]]:
-    problems: list[tuple[Loc, str]] = []
-    location = (
-        reference.location_problem(country, line.admin1, line.admin2)
-        if country is not None and reference.is_country(country)
-        else None
-    )
-    if location is not None:
-        problems.append(((location[0],), location[1]))
-    reached = line.people_reached
-    if line.people_reached_new is not None and line.people_reached_new > reached:
-        problems.append(
-            (
-                ("people_reached_new",),
-                _(
-                    "{value} is more than people_reached ({reached})",
-                    value=line.people_reached_new,
-                    reached=reached,
-                ),
-            )
-        )
-    cumulative = line.people_reached_cumulative
-    if cumulative is not None and line.people_reached_new is not None:
-        problems.append(
-            (
-                ("people_reached_cumulative",),
-                _(
-                    "give people_reached_new or people_reached_cumulative, not both: the new "
-                    "reach of a cumulative figure is its increase over the earlier period"
-                ),
-            )
-        )
-    if cumulative is not None and cumulative < reached:
-        problems.append(
-            (
-                ("people_reached_cumulative",),
-                _(
-                    "{cumulative} is less than people_reached ({reached}): everyone reached "
-                    "in the period was reached this year",
-                    cumulative=cumulative,
-                    reached=reached,
-                ),
-            )
-        )
-    if line.disaggregation is not None:
-        d = line.disaggregation
-        total = d.women + d.men + d.girls + d.boys
-        if total != reached:
-            problems.append(
-                (
-                    ("disaggregation",),
-                    _(
-                        "women, men, girls and boys add up to {total}, not to people_reached "
-                        "({reached})",
-                        total=total,
-                        reached=reached,
-                    ),
-                )
-            )
-    if line.persons_with_disabilities is not None and line.persons_with_disabilities > reached:
-        problems.append(
-            (
-                ("persons_with_disabilities",),
-                _(
-                    "{value} is more than people_reached ({reached})",
-                    value=line.persons_with_disabilities,
-                    reached=reached,
-                ),
-            )
-        )
-    sector = sectors.SECTORS[line.sector]
-    for name, value in line.indicators.items():
-        indicator = sector.indicator(name)
-        if indicator is None:
-            owner = sectors.sector_of_indicator(name)
-            known = ", ".join(i.code for i in sector.indicators)
-            why = (
-                _(
-                    "{name} is an indicator of {owner}, not {sector}; {sector} reports {known}",
-                    name=name,
-                    owner=owner.code,
-                    sector=sector.code,
-                    known=known,
-                )
-                if owner
-                else _(
-                    "{name} is not an indicator; {sector} reports {known}",
-                    name=name,
-                    sector=sector.code,
-                    known=known,
-                )
-            )
-            problems.append((("indicators", name), why))
-        elif indicator.kind == "count" and (
-            value != value.to_integral_value() or value > MAX_COUNT_INDICATOR
-        ):
-            problems.append(
-                (
-                    ("indicators", name),
-                    _(
-                        "{name} is a whole number up to {maximum}",
-                        name=name,
-                        maximum=number(MAX_COUNT_INDICATOR),
-                    ),
-                )
-            )
-    return problems
-
-
-def line_columns(line: LineIn, key: str) -> dict[str, Any]:
-    """A line as the columns of SitrepLine it is stored in."""
-    sector = sectors.SECTORS[line.sector]
-    indicators: dict[str, Any] = {}
-    for name, value in line.indicators.items():
-        indicator = sector.indicator(name)
-        if indicator is not None:
-            indicators[name] = (
-                int(value) if indicator.kind == "count" else str(value.quantize(Decimal("0.01")))
-            )
-    d = line.disaggregation
-    return {
-        "line_key": key,
-        "sector": line.sector,
-        "division": line.division,
-        "phase": line.phase,
-        "admin1": line.admin1,
-        "admin2": line.admin2,
-        "people_reached": line.people_reached,
-        # A cumulative line's new reach comes from its chain: chains.settle sets it.
-        "people_reached_new": (
-            line.people_reached if line.people_reached_new is None else line.people_reached_new
-        ),
-        "people_reached_cumulative": line.people_reached_cumulative,
-        "people_targeted": line.people_targeted,
-        "year_target": 0,  # chains.settle sets it
-        "women": d.women if d else None,
-        "men": d.men if d else None,
-        "girls": d.girls if d else None,
-        "boys": d.boys if d else None,
-        "persons_with_disabilities": line.persons_with_disabilities,
-        "indicators": dict(sorted(indicators.items())),
-    }
+def _rule_problems(session: Session, data: rules.Checkable) -> list[tuple[Loc, str]]:
+    """The problems the rules find in what can be checked of a document, each at its field."""
+    crisis = None if data.crisis_id is None else crises.find(session, crisis_id=data.crisis_id)
+    return rules.problems(data, crisis=crisis)
 
 
 def _check_slots(session: Session, data: SitrepCreate, *, sitrep_id: int | None) -> None:
@@ -970,28 +602,12 @@ def _check_slots(session: Session, data: SitrepCreate, *, sitrep_id: int | None)
     clash = session.execute(query.order_by(SitrepLine.sitrep_id).limit(1)).first()
     if clash is None:
         return
-    sector, division, phase, admin1, admin2 = clash.line_key.split("|")
-    where = admin2 or admin1 or _("{country} (country-wide)", country=data.country)
-    raise Conflict(
-        _(
-            "Sitrep {sitrep_id} already reports {slot} at {where} for {start}..{end}, which "
-            "overlaps this period; amend sitrep {sitrep_id} instead of submitting a second one.",
-            sitrep_id=clash.sitrep_id,
-            slot=f"{sector}/{division}/{phase}",
-            where=where,
-            start=clash.period_start,
-            end=clash.period_end,
-        ),
-        conflicting_sitrep_id=clash.sitrep_id,
-        slot={
-            "crisis_id": data.crisis_id,
-            "country": data.country,
-            "sector": sector,
-            "division": division,
-            "phase": phase,
-            "admin1": admin1 or None,
-            "admin2": admin2 or None,
-        },
+    raise rules.slot_conflict(
+        data,
+        sitrep_id=clash.sitrep_id,
+        line_key=clash.line_key,
+        period_start=clash.period_start,
+        period_end=clash.period_end,
     )
 
 

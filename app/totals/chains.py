@@ -25,7 +25,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, Update, case, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    Update,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict
@@ -179,24 +190,71 @@ def settle(session: Session, *, scope: Scope, sitrep_id: int) -> list[Resettled]
         return []
     d = derived(scope.where())
     rows = session.execute(_unsettled(d)).all()
+    if not rows:
+        return []
     negative = sorted(
         (r for r in rows if r.new < 0), key=lambda r: (r.sitrep_id != sitrep_id, r.id)
     )
     if negative:
         raise _going_down(negative[0], sitrep_id=sitrep_id, country=scope.country)
-    if not rows:
+    return _resettle(session, rows, mine={sitrep_id}, written={})
+
+
+def settle_set(
+    session: Session, *, scopes: Sequence[Scope], written: Sequence[SitrepLine]
+) -> list[Resettled] | None:
+    """``settle`` for the new sitreps of a batch at once: ``written`` are their lines
+    (flushed), ``scopes`` the chains they touch, in one statement. Returns None, and changes
+    nothing, when a cumulative figure would go down: which sitrep that refuses depends on
+    the order the sitreps are written in, so the caller writes them one at a time instead."""
+    scopes = [scope for scope in scopes if scope.line_keys]
+    if not scopes:
         return []
-    settled = {r.id: r for r in rows}
-    changed = session.scalars(
-        select(SitrepLine)
-        .where(SitrepLine.id.in_(settled))
-        .order_by(SitrepLine.id)
-        .execution_options(populate_existing=True)
+    rows = session.execute(_unsettled(derived([_within(scopes)]))).all()
+    if any(r.new < 0 for r in rows):
+        return None
+    return _resettle(
+        session,
+        rows,
+        mine={line.sitrep_id for line in written},
+        written={line.id: line for line in written},
     )
+
+
+def goes_down(session: Session, *, scopes: Sequence[Scope]) -> bool:
+    """Whether a cumulative figure of the chains in ``scopes`` is below the year-to-date
+    reach before it, as the lines stand (``settle_set`` would refuse)."""
+    scopes = [scope for scope in scopes if scope.line_keys]
+    if not scopes:
+        return False
+    d = derived([_within(scopes)])
+    return session.execute(select(d.c.id).where(d.c.new < 0).limit(1)).first() is not None
+
+
+def _within(scopes: Sequence[Scope]) -> ColumnElement[bool]:
+    return or_(*(and_(*scope.where()) for scope in scopes))
+
+
+def _resettle(
+    session: Session, rows: Sequence[Any], *, mine: set[int], written: dict[int, SitrepLine]
+) -> list[Resettled]:
+    """Stores the figures that ``rows`` (of ``derived``) give their lines: those of
+    ``written`` as they are held, the others read afresh. Returns the lines of sitreps other
+    than ``mine`` that changed."""
+    settled = {r.id: r for r in rows}
+    held = [written[i] for i in sorted(settled.keys() & written.keys())]
+    unheld = sorted(settled.keys() - written.keys())
+    if unheld:
+        held += session.scalars(
+            select(SitrepLine)
+            .where(SitrepLine.id.in_(unheld))
+            .order_by(SitrepLine.id)
+            .execution_options(populate_existing=True)
+        )
     others = []
-    for line in changed:
+    for line in sorted(held, key=lambda line: line.id):
         row = settled[line.id]
-        if line.sitrep_id != sitrep_id:
+        if line.sitrep_id not in mine:
             others.append(Resettled(line, counted(line), row.new != line.people_reached_new))
         line.people_reached_new = row.new
         line.year_target = row.target
