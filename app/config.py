@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Prefix of the keys in Redis, for several deployments (or test runs) sharing one.
     redis_key_prefix: str = Field(default="crisis-tracker", min_length=1)
+    # Database deadlines on PostgreSQL, in seconds (0: none): a statement that runs longer,
+    # or waits longer for a lock, is cancelled and the request is a 503 that says which.
+    statement_timeout: float = Field(default=30.0, ge=0)
+    lock_timeout: float = Field(default=10.0, ge=0)
     # How long, in seconds, a server process trusts an API token it has checked before it
     # checks it in the database again: a revoked token, or a user's changed role or scope,
     # takes effect in every worker within this long. At most 1; 0 checks every request.

@@ -125,11 +125,17 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         "keepalives_interval": 2,
         "keepalives_count": 3,
     }
+    deadlines = postgres_deadlines()
     if settings.database_pgbouncer:
         # psycopg prepares a statement on the server after its fifth run on a connection;
         # in transaction pooling the next transaction may run on a server that never saw it.
         connect_args["prepare_threshold"] = None
-    return create_engine(
+    else:
+        # Set once per connection, in the startup packet. PgBouncer refuses startup options
+        # (or drops them, with ignore_startup_parameters), so there each transaction sets
+        # them instead (_set_deadlines).
+        connect_args["options"] = " ".join(f"-c {name}={ms}" for name, ms in deadlines.items())
+    engine = create_engine(
         parsed,
         pool_pre_ping=True,
         pool_size=settings.pool_size,
@@ -137,6 +143,33 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         pool_timeout=settings.pool_timeout,
         connect_args=connect_args,
     )
+    if settings.database_pgbouncer:
+        event.listen(engine, "begin", _set_deadlines(deadlines))
+    return engine
+
+
+def postgres_deadlines() -> dict[str, int]:
+    """PostgreSQL's statement_timeout and lock_timeout, in milliseconds (0: none): a
+    statement that runs, or waits for a lock, longer is cancelled (SQLSTATE 57014 or
+    55P03), and the request answers a 503 that says which (app.errors)."""
+    settings = get_settings()
+    return {
+        "statement_timeout": round(settings.statement_timeout * 1000),
+        "lock_timeout": round(settings.lock_timeout * 1000),
+    }
+
+
+def _set_deadlines(deadlines: dict[str, int]) -> Any:
+    # set_config(..., true) is SET LOCAL: it ends with the transaction, so it never
+    # reaches the next client of PgBouncer's server connection.
+    sql = "SELECT " + ", ".join(
+        f"set_config('{name}', '{ms}', true)" for name, ms in deadlines.items()
+    )
+
+    def set_deadlines(connection: Connection) -> None:
+        connection.exec_driver_sql(sql)
+
+    return set_deadlines
 
 
 @lru_cache
