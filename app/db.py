@@ -1,10 +1,13 @@
 import logging
+import selectors
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
+import psycopg
 from alembic.config import Config
 from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
@@ -21,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from app.config import get_settings
@@ -137,15 +140,51 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         connect_args["options"] = " ".join(f"-c {name}={ms}" for name, ms in deadlines.items())
     engine = create_engine(
         parsed,
-        pool_pre_ping=True,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         pool_timeout=settings.pool_timeout,
         connect_args=connect_args,
     )
+    # Instead of pool_pre_ping, whose ping has no deadline: on a server that stopped
+    # answering (frozen, or a partition the kernel still acknowledges) it waited forever.
+    event.listen(engine, "checkout", _ping_within(settings.database_timeout / 2))
     if settings.database_pgbouncer:
         event.listen(engine, "begin", _set_deadlines(deadlines))
     return engine
+
+
+def _ping_within(deadline: float) -> Any:
+    """A check of each pooled connection as it is taken, which gives up after ``deadline``
+    seconds: the pool then replaces the connection, and a new one fails within
+    TRACKER_DATABASE_TIMEOUT if the server is still not answering (a 503)."""
+
+    def ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        pgconn = dbapi_connection.pgconn
+        end = time.monotonic() + deadline
+        try:
+            pgconn.send_query(b"SELECT 1")
+            while pgconn.flush():
+                _wait_for(pgconn.socket, selectors.EVENT_WRITE, end)
+            pgconn.consume_input()
+            while pgconn.is_busy():
+                _wait_for(pgconn.socket, selectors.EVENT_READ, end)
+                pgconn.consume_input()
+            answered = True
+            while (result := pgconn.get_result()) is not None:
+                answered = answered and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+        except (psycopg.Error, OSError) as exc:
+            raise DisconnectionError(f"the ping failed: {exc.__class__.__name__}") from exc
+        if not answered:
+            raise DisconnectionError("the ping was refused")
+
+    return ping
+
+
+def _wait_for(fd: int, events: int, end: float) -> None:
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, events)
+        if not selector.select(max(0.0, end - time.monotonic())):
+            raise DisconnectionError("the database did not answer the ping in time")
 
 
 def postgres_deadlines() -> dict[str, int]:

@@ -356,26 +356,30 @@ def test_database_down_fails_fast_then_recovers_by_itself(
 
 
 @postgres_only
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: with pool_pre_ping, a pooled connection to a database that stopped "
-    "answering (frozen server, network partition) is pinged with no deadline "
-    "(connect_timeout covers new connections only), so requests hang instead of a 503",
-)
 def test_database_frozen_with_open_connections_fails_fast(
     proxy: Proxy, migrated: str, tmp_path: Path
 ) -> None:
+    """Each pooled connection is pinged, with a deadline, as a request takes it: on a
+    server that stopped answering the ping gives up, the pool opens a new connection, and
+    that fails within TRACKER_DATABASE_TIMEOUT: a 503 instead of a request that hangs."""
+    field = make_user("field", countries=["SDN"])
     url = make_url(migrated).set(host="127.0.0.1", port=proxy.port)
-    with running(url.render_as_string(hide_password=False), tmp_path / "server.log") as server:
+    with running(
+        url.render_as_string(hide_password=False), tmp_path / "server.log", auth_cache_seconds="0"
+    ) as server:
         try:
             assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
+            assert httpx.get(f"{server.url}{SITREPS}", headers=auth(field)).status_code == 200
             proxy.freeze()
-            started = time.monotonic()
-            try:
-                response = httpx.get(f"{server.url}/readyz", timeout=FAIL_FAST + 1)
-            except httpx.ReadTimeout:
-                raise AssertionError(f"/readyz still hangs after {FAIL_FAST + 1} s") from None
-            assert_unavailable(response, time.monotonic() - started)
+            for path, headers in (("/readyz", {}), (SITREPS, auth(field))):
+                started = time.monotonic()
+                try:
+                    response = httpx.get(
+                        f"{server.url}{path}", headers=headers, timeout=FAIL_FAST + 1
+                    )
+                except httpx.ReadTimeout:
+                    raise AssertionError(f"{path} still hangs after {FAIL_FAST + 1} s") from None
+                assert_unavailable(response, time.monotonic() - started)
         finally:
             proxy.stop()  # the hung request ends, so the server can stop
 
