@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     # user data directory, so that every command finds the same database wherever it runs.
     data_dir: Path = Path()
     # How long a request waits to connect to PostgreSQL, in seconds: with the database
-    # down, requests fail this fast.
+    # down, requests fail this fast. A pooled connection gets half as long to answer its
+    # ping (app.db), so a frozen database fails requests within about 1.5 times this.
     database_timeout: float = Field(default=2.0, gt=0)
     # Database connections of each server process: pool_size kept open, up to
     # pool_max_overflow more under load. As many API requests are at work at once in a
