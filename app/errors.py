@@ -203,8 +203,8 @@ PROBLEM_EXAMPLES: dict[int, dict[str, Any]] = {
     429: _example(
         429,
         "urn:crisis-tracker:problem:rate-limited",
-        "Too many requests with this token; slow down and retry after the number of seconds "
-        "in Retry-After.",
+        "Too many requests from your account (all its tokens count together); slow down and "
+        "retry after the number of seconds in Retry-After.",
     ),
     503: _example(
         503, ServiceUnavailable.type, "The database is not answering; try again shortly."
