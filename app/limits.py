@@ -1,5 +1,6 @@
 """Request limits: a body size cap (413) and a per-user rate limit (429)."""
 
+import asyncio
 import logging
 import math
 import time
@@ -134,6 +135,9 @@ class RateLimitMiddleware:
             )
             self.shared = SharedMovingWindow(storage)
         self.shared_failed_at: float | None = None
+        # Lookups in the database under way, by token hash: a burst of one token that the
+        # cache does not know (yet, or any more) makes one lookup, not one per request.
+        self.lookups: dict[str, asyncio.Task[int | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -177,7 +181,19 @@ class RateLimitMiddleware:
         user = auth.cached_user(token)
         if user is not None:
             return user.id
-        return await run_in_threadpool(self._look_up, token)
+        key = auth.hash_token(token)
+        lookup = self.lookups.get(key)
+        if lookup is None or lookup.get_loop() is not asyncio.get_running_loop():
+            lookup = asyncio.ensure_future(run_in_threadpool(self._look_up, token))
+            self.lookups[key] = lookup
+
+            def forget(done: asyncio.Task[int | None]) -> None:
+                if self.lookups.get(key) is done:
+                    del self.lookups[key]
+
+            lookup.add_done_callback(forget)
+        # Shielded: a client that goes away does not cancel the lookup others wait for.
+        return await asyncio.shield(lookup)
 
     @staticmethod
     def _look_up(token: str) -> int | None:

@@ -174,3 +174,43 @@ def test_cors_allows_only_the_configured_origins(app_with) -> None:
     assert preflight.headers["access-control-allow-origin"] == "https://hq.iom.int"
     other = client.get("/healthz", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_burst_of_a_token_the_cache_does_not_know_makes_one_lookup(
+    app_with, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import threading
+    import time
+
+    import httpx
+
+    from app.auth import service as auth
+
+    app = app_with(rate_limit_per_minute="600", rate_limit_burst="60")
+    token = make_user("hq")
+    lookups = 0
+    lock = threading.Lock()
+    live_user = auth._live_user
+
+    def slow_live_user(*args, **kwargs):
+        nonlocal lookups
+        with lock:
+            lookups += 1
+        time.sleep(0.3)  # long enough for the whole burst to arrive meanwhile
+        return live_user(*args, **kwargs)
+
+    monkeypatch.setattr(auth, "_live_user", slow_live_user)
+    auth.token_cache.clear()
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            answers = await asyncio.gather(
+                *(client.get("/api/v1/me", headers=headers) for _ in range(10))
+            )
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(burst()) == [200] * 10
+    assert lookups == 1
