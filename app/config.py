@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     # user data directory, so that every command finds the same database wherever it runs.
     data_dir: Path = Path()
     # How long a request waits to connect to PostgreSQL, in seconds: with the database
-    # down, requests fail this fast.
+    # down, requests fail this fast. A pooled connection gets half as long to answer its
+    # ping (app.db), so a frozen database fails requests within about 1.5 times this.
     database_timeout: float = Field(default=2.0, gt=0)
     # Database connections of each server process: pool_size kept open, up to
     # pool_max_overflow more under load. As many API requests are at work at once in a
@@ -49,10 +50,20 @@ class Settings(BaseSettings):
     max_sitreps_per_batch: int = Field(default=500, ge=1)
     # The largest request body accepted, in bytes (a full batch of 500 sitreps fits).
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    # Requests per minute per API token, on average, in each server process; 0 turns the
-    # limit off. Bursts of up to rate_limit_burst requests pass at once.
+    # Requests per minute per user (whichever of its tokens it sends; per client address
+    # without a valid token), on average; 0 turns the limit off. Bursts of up to
+    # rate_limit_burst requests pass at once (app.limits says how both are counted).
     rate_limit_per_minute: int = Field(default=600, ge=0)
     rate_limit_burst: int = Field(default=60, ge=1)
+    # A Redis server (redis://host:6379/0) where the rate limit is counted, so that it holds
+    # across every worker and server; unset, each server process counts on its own.
+    redis_url: str | None = None
+    # Prefix of the keys in Redis, for several deployments (or test runs) sharing one.
+    redis_key_prefix: str = Field(default="crisis-tracker", min_length=1)
+    # Database deadlines on PostgreSQL, in seconds (0: none): a statement that runs longer,
+    # or waits longer for a lock, is cancelled and the request is a 503 that says which.
+    statement_timeout: float = Field(default=30.0, ge=0)
+    lock_timeout: float = Field(default=10.0, ge=0)
     # How long, in seconds, a server process trusts an API token it has checked before it
     # checks it in the database again: a revoked token, or a user's changed role or scope,
     # takes effect in every worker within this long. At most 1; 0 checks every request.

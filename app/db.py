@@ -1,10 +1,13 @@
 import logging
+import selectors
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
+import psycopg
 from alembic.config import Config
 from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
@@ -21,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from app.config import get_settings
@@ -125,18 +128,87 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
         "keepalives_interval": 2,
         "keepalives_count": 3,
     }
+    deadlines = postgres_deadlines()
     if settings.database_pgbouncer:
         # psycopg prepares a statement on the server after its fifth run on a connection;
         # in transaction pooling the next transaction may run on a server that never saw it.
         connect_args["prepare_threshold"] = None
-    return create_engine(
+    else:
+        # Set once per connection, in the startup packet. PgBouncer refuses startup options
+        # (or drops them, with ignore_startup_parameters), so there each transaction sets
+        # them instead (_set_deadlines).
+        connect_args["options"] = " ".join(f"-c {name}={ms}" for name, ms in deadlines.items())
+    engine = create_engine(
         parsed,
-        pool_pre_ping=True,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_max_overflow,
         pool_timeout=settings.pool_timeout,
         connect_args=connect_args,
     )
+    # Instead of pool_pre_ping, whose ping has no deadline: on a server that stopped
+    # answering (frozen, or a partition the kernel still acknowledges) it waited forever.
+    event.listen(engine, "checkout", _ping_within(settings.database_timeout / 2))
+    if settings.database_pgbouncer:
+        event.listen(engine, "begin", _set_deadlines(deadlines))
+    return engine
+
+
+def _ping_within(deadline: float) -> Any:
+    """A check of each pooled connection as it is taken, which gives up after ``deadline``
+    seconds: the pool then replaces the connection, and a new one fails within
+    TRACKER_DATABASE_TIMEOUT if the server is still not answering (a 503)."""
+
+    def ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        pgconn = dbapi_connection.pgconn
+        end = time.monotonic() + deadline
+        try:
+            pgconn.send_query(b"SELECT 1")
+            while pgconn.flush():
+                _wait_for(pgconn.socket, selectors.EVENT_WRITE, end)
+            pgconn.consume_input()
+            while pgconn.is_busy():
+                _wait_for(pgconn.socket, selectors.EVENT_READ, end)
+                pgconn.consume_input()
+            answered = True
+            while (result := pgconn.get_result()) is not None:
+                answered = answered and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+        except (psycopg.Error, OSError) as exc:
+            raise DisconnectionError(f"the ping failed: {exc.__class__.__name__}") from exc
+        if not answered:
+            raise DisconnectionError("the ping was refused")
+
+    return ping
+
+
+def _wait_for(fd: int, events: int, end: float) -> None:
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, events)
+        if not selector.select(max(0.0, end - time.monotonic())):
+            raise DisconnectionError("the database did not answer the ping in time")
+
+
+def postgres_deadlines() -> dict[str, int]:
+    """PostgreSQL's statement_timeout and lock_timeout, in milliseconds (0: none): a
+    statement that runs, or waits for a lock, longer is cancelled (SQLSTATE 57014 or
+    55P03), and the request answers a 503 that says which (app.errors)."""
+    settings = get_settings()
+    return {
+        "statement_timeout": round(settings.statement_timeout * 1000),
+        "lock_timeout": round(settings.lock_timeout * 1000),
+    }
+
+
+def _set_deadlines(deadlines: dict[str, int]) -> Any:
+    # set_config(..., true) is SET LOCAL: it ends with the transaction, so it never
+    # reaches the next client of PgBouncer's server connection.
+    sql = "SELECT " + ", ".join(
+        f"set_config('{name}', '{ms}', true)" for name, ms in deadlines.items()
+    )
+
+    def set_deadlines(connection: Connection) -> None:
+        connection.exec_driver_sql(sql)
+
+    return set_deadlines
 
 
 @lru_cache

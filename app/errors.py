@@ -2,7 +2,7 @@
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.config import get_settings
 from app.i18n import _, either, number, pydantic_message, title
 from app.requests import allowed_methods
 
@@ -202,8 +203,8 @@ PROBLEM_EXAMPLES: dict[int, dict[str, Any]] = {
     429: _example(
         429,
         "urn:crisis-tracker:problem:rate-limited",
-        "Too many requests with this token; slow down and retry after the number of seconds "
-        "in Retry-After.",
+        "Too many requests from your account (all its tokens count together); slow down and "
+        "retry after the number of seconds in Retry-After.",
     ),
     503: _example(
         503, ServiceUnavailable.type, "The database is not answering; try again shortly."
@@ -443,22 +444,51 @@ def _has_valid_token(request: Request) -> bool:
         return auth.authenticate_header(session, authorization=authorization) is not None
 
 
-# PostgreSQL's answers to writers that met each other (a deadlock it broke, a
-# serialization failure): the database is up, and the same request can be sent again.
-_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+def _writes_met() -> str:
+    return _(
+        "This write met another one at the same time and was undone, with nothing "
+        "stored; send it again (with the same Idempotency-Key)."
+    )
+
+
+def _statement_too_slow() -> str:
+    return _(
+        "The database took longer than {seconds} s to answer, so this request was "
+        "cancelled and nothing it did was kept; try again shortly, or ask for less.",
+        seconds=f"{get_settings().statement_timeout:g}",
+    )
+
+
+def _lock_held_too_long() -> str:
+    return _(
+        "Another request held a lock on data this one needed for more than {seconds} s, "
+        "so this one was cancelled and nothing it did was kept; try again shortly.",
+        seconds=f"{get_settings().lock_timeout:g}",
+    )
+
+
+# PostgreSQL's answers that are not an outage, by SQLSTATE: the database is up, and the
+# same request can be sent again. What the log says, what the client reads, Retry-After.
+_UP_BUT_REFUSED: dict[str, tuple[str, Callable[[], str], int]] = {
+    # Writers that met each other: a deadlock it broke, a serialization failure.
+    "40P01": ("write met another and was rolled back", _writes_met, 1),
+    "40001": ("write met another and was rolled back", _writes_met, 1),
+    # TRACKER_STATEMENT_TIMEOUT and TRACKER_LOCK_TIMEOUT (app.db.postgres_deadlines).
+    "57014": ("statement cancelled (statement_timeout)", _statement_too_slow, 5),
+    "55P03": ("lock not obtained in time (lock_timeout)", _lock_held_too_long, 2),
+}
 
 
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
-    if getattr(getattr(exc, "orig", None), "sqlstate", None) in _TRANSIENT_SQLSTATES:
-        logger.warning("write met another and was rolled back: %s", exc.__class__.__name__)
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if sqlstate in _UP_BUT_REFUSED:
+        log, detail, retry_after = _UP_BUT_REFUSED[sqlstate]
+        logger.warning("%s: %s", log, exc.__class__.__name__)
         return problem_response(
             503,
-            _(
-                "This write met another one at the same time and was undone, with nothing "
-                "stored; send it again (with the same Idempotency-Key)."
-            ),
+            detail(),
             type_=ServiceUnavailable.type,
-            headers={"Retry-After": "1"},
+            headers={"Retry-After": str(retry_after)},
         )
     logger.warning("database unavailable: %s", exc.__class__.__name__)
     return problem_response(

@@ -1,17 +1,27 @@
-"""Request limits: a body size cap (413) and a per-token rate limit (429)."""
+"""Request limits: a body size cap (413) and a per-user rate limit (429)."""
 
-import hashlib
+import asyncio
+import logging
 import math
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
-from threading import Lock
 
 from fastapi import HTTPException
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter as SharedMovingWindow
+from limits.errors import StorageError
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth import service as auth
+from app.db import new_session
 from app.errors import problem_response
 from app.i18n import _, number
+
+logger = logging.getLogger(__name__)
 
 
 class BodyTooLarge(HTTPException):
@@ -66,40 +76,95 @@ class BodySizeLimitMiddleware:
         await response(scope, receive, send)
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
+def rate_limit_item(per_minute: int, burst: int) -> RateLimitItem:
+    """``burst`` requests in any window of ``burst / per_minute`` minutes: on average at
+    most ``per_minute`` a minute, and at most ``burst`` at once. The window is a whole
+    number of seconds (rounded up, at least 1), so when ``burst * 60`` is not a multiple
+    of ``per_minute`` the average is a little under ``per_minute``."""
+    window = max(1, math.ceil(burst * 60 / per_minute))
+    return RateLimitItemPerSecond(burst, window)
+
+
+def _async_redis_uri(url: str) -> str:
+    # limits names its asyncio storages async+redis://, async+rediss://, ...
+    return url if url.startswith("async+") else f"async+{url}"
 
 
 class RateLimitMiddleware:
-    """A token bucket per API token: ``per_minute`` requests a minute on average, bursts of
-    up to ``burst``. Over the limit, 429 with Retry-After. Counted in each server process,
-    so with N workers a token can make up to N times as many requests."""
+    """A moving window per user (``rate_limit_item``), with the ``limits`` library: every
+    token of one user, however its header is spelt, counts against the same budget;
+    requests to the API without a valid token count per client address. Over the limit,
+    429 with Retry-After (when the oldest request in the window leaves it).
 
-    MAX_BUCKETS = 10_000
+    With ``redis_url`` the windows live in Redis, shared by every worker and server.
+    Redis that fails (down, or slower than ``REDIS_TIMEOUT_SECONDS``) does not fail
+    requests: they are counted in this process's memory, as without Redis, with a warning
+    in the log, and Redis is tried again ``REDIS_RETRY_SECONDS`` later. Without Redis,
+    each server process counts on its own, so with N workers a user can make up to N
+    times as many requests.
 
-    def __init__(self, app: ASGIApp, *, per_minute: int, burst: int) -> None:
+    The user is found as ``current_user`` finds it: from the token cache, in memory, or
+    else with a lookup in the database (on a thread), which fills the cache for the
+    request's own authentication."""
+
+    REDIS_TIMEOUT_SECONDS = 0.5
+    REDIS_RETRY_SECONDS = 5.0
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        per_minute: int,
+        burst: int,
+        redis_url: str | None = None,
+        key_prefix: str = "crisis-tracker",
+    ) -> None:
         self.app = app
-        self.rate = per_minute / 60.0
-        self.burst = float(burst)
-        # Least recently used first, so the table stays bounded at O(1) a request.
-        self.buckets: OrderedDict[bytes, _Bucket] = OrderedDict()
-        self.lock = Lock()
+        self.item = rate_limit_item(per_minute, burst)
+        # The memory storage of limits drops a key once its window has passed.
+        self.local = MovingWindowRateLimiter(MemoryStorage())
+        self.shared: SharedMovingWindow | None = None
+        if redis_url is not None:
+            storage = RedisStorage(
+                _async_redis_uri(redis_url),
+                implementation="redispy",
+                key_prefix=f"{key_prefix}:rate-limit",
+                wrap_exceptions=True,
+                socket_timeout=self.REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=self.REDIS_TIMEOUT_SECONDS,
+            )
+            self.shared = SharedMovingWindow(storage)
+        self.shared_failed_at: float | None = None
+        # Lookups in the database under way, by token hash: a burst of one token that the
+        # cache does not know (yet, or any more) makes one lookup, not one per request.
+        self.lookups: dict[str, asyncio.Task[int | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        authorization = dict(scope.get("headers", [])).get(b"authorization")
-        if scope["type"] != "http" or not authorization or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
-        wait = self._take(hashlib.sha256(authorization).digest())
+        user_id = await self._user_id(scope)
+        if user_id is not None:
+            key = f"user:{user_id}"
+        else:
+            client = scope.get("client")
+            key = f"address:{client[0] if client else ''}"
+        wait = await self._hit(key)
         if wait > 0:
+            detail = (
+                _(
+                    "Too many requests from your account (all its tokens count together); "
+                    "slow down and retry after the number of seconds in Retry-After."
+                )
+                if user_id is not None
+                else _(
+                    "Too many requests without a valid API token from this address; slow "
+                    "down and retry after the number of seconds in Retry-After."
+                )
+            )
             response = problem_response(
                 429,
-                _(
-                    "Too many requests with this token; slow down and retry after the number "
-                    "of seconds in Retry-After."
-                ),
+                detail,
                 type_="urn:crisis-tracker:problem:rate-limited",
                 headers={"Retry-After": str(math.ceil(wait))},
             )
@@ -107,20 +172,67 @@ class RateLimitMiddleware:
             return
         await self.app(scope, receive, send)
 
-    def _take(self, key: bytes) -> float:
-        """Takes one token; returns 0, or how many seconds until one is available."""
-        now = time.monotonic()
-        with self.lock:
-            bucket = self.buckets.get(key)
-            if bucket is None:
-                if len(self.buckets) >= self.MAX_BUCKETS:
-                    self.buckets.popitem(last=False)
-                bucket = self.buckets[key] = _Bucket(tokens=self.burst, updated=now)
+    async def _user_id(self, scope: Scope) -> int | None:
+        """The id of the user whose token the request carries; None without a live one."""
+        authorization = dict(scope.get("headers", [])).get(b"authorization")
+        token = auth.bearer_token(authorization.decode("latin-1")) if authorization else None
+        if token is None:
+            return None
+        user = auth.cached_user(token)
+        if user is not None:
+            return user.id
+        key = auth.hash_token(token)
+        lookup = self.lookups.get(key)
+        if lookup is None or lookup.get_loop() is not asyncio.get_running_loop():
+            lookup = asyncio.ensure_future(run_in_threadpool(self._look_up, token))
+            self.lookups[key] = lookup
+
+            def forget(done: asyncio.Task[int | None]) -> None:
+                if self.lookups.get(key) is done:
+                    del self.lookups[key]
+
+            lookup.add_done_callback(forget)
+        # Shielded: a client that goes away does not cancel the lookup others wait for.
+        return await asyncio.shield(lookup)
+
+    @staticmethod
+    def _look_up(token: str) -> int | None:
+        try:
+            with new_session() as session:
+                user = auth.authenticate(session, token=token)
+        except SQLAlchemyError as exc:
+            # The request's own authentication meets the same error, and answers it (a
+            # 503 that names the cause); until then it counts as unauthenticated.
+            logger.info("rate limit: could not look the token up: %s", exc.__class__.__name__)
+            return None
+        return None if user is None else user.id
+
+    async def _hit(self, key: str) -> float:
+        """Counts one request; returns 0, or how many seconds until one more may pass."""
+        if self.shared is not None and not self._shared_resting():
+            try:
+                if await self.shared.hit(self.item, key):
+                    wait = 0.0
+                else:
+                    stats = await self.shared.get_window_stats(self.item, key)
+                    wait = max(1.0, stats.reset_time - time.time())
+            except StorageError as exc:
+                self.shared_failed_at = time.monotonic()
+                logger.warning(
+                    "Redis is not answering (%s); the rate limit is counted in each "
+                    "process until it is back",
+                    exc.storage_error,
+                )
             else:
-                self.buckets.move_to_end(key)
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
-            bucket.updated = now
-            if bucket.tokens >= 1:
-                bucket.tokens -= 1
-                return 0.0
-            return (1 - bucket.tokens) / self.rate
+                if self.shared_failed_at is not None:
+                    self.shared_failed_at = None
+                    logger.warning("Redis answers again; the rate limit is shared again")
+                return wait
+        if self.local.hit(self.item, key):
+            return 0.0
+        stats = self.local.get_window_stats(self.item, key)
+        return max(1.0, stats.reset_time - time.time())
+
+    def _shared_resting(self) -> bool:
+        failed = self.shared_failed_at
+        return failed is not None and time.monotonic() - failed < self.REDIS_RETRY_SECONDS

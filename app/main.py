@@ -177,6 +177,8 @@ def create_app() -> FastAPI:
             RateLimitMiddleware,
             per_minute=settings.rate_limit_per_minute,
             burst=settings.rate_limit_burst,
+            redis_url=settings.redis_url,
+            key_prefix=settings.redis_key_prefix,
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(EmptyQueryParametersMiddleware)

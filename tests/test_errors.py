@@ -625,3 +625,43 @@ def test_malformed_body_without_token_is_401(client) -> None:
     response = client.post("/api/v1/sitreps", content=b"{", headers=JSON)
     assert_clean_problem(response, 401)
     assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "says", "retry_after"),
+    [
+        ("40P01", "This write met another one at the same time", "1"),
+        ("40001", "This write met another one at the same time", "1"),
+        ("57014", "The database took longer than 30 s to answer", "5"),
+        ("55P03", "held a lock on data this one needed for more than 10 s", "2"),
+        ("08006", "The database is not answering", "5"),
+    ],
+)
+def test_each_database_refusal_is_a_503_that_says_what_happened(
+    sqlstate: str, says: str, retry_after: str
+) -> None:
+    """What PostgreSQL answered, by SQLSTATE: writers that met, a statement past
+    TRACKER_STATEMENT_TIMEOUT, a lock wait past TRACKER_LOCK_TIMEOUT, or no answer."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from app.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/refused")
+    def refused() -> None:
+        raise OperationalError("SELECT 1", {}, _DriverError(sqlstate))
+
+    response = TestClient(app).get("/refused")
+    body = assert_problem(response, 503)
+    assert body["type"] == "urn:crisis-tracker:problem:unavailable"
+    assert says in body["detail"]
+    assert response.headers["Retry-After"] == retry_after

@@ -356,28 +356,94 @@ def test_database_down_fails_fast_then_recovers_by_itself(
 
 
 @postgres_only
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: with pool_pre_ping, a pooled connection to a database that stopped "
-    "answering (frozen server, network partition) is pinged with no deadline "
-    "(connect_timeout covers new connections only), so requests hang instead of a 503",
-)
 def test_database_frozen_with_open_connections_fails_fast(
     proxy: Proxy, migrated: str, tmp_path: Path
 ) -> None:
+    """Each pooled connection is pinged, with a deadline, as a request takes it: on a
+    server that stopped answering the ping gives up, the pool opens a new connection, and
+    that fails within TRACKER_DATABASE_TIMEOUT: a 503 instead of a request that hangs."""
+    field = make_user("field", countries=["SDN"])
     url = make_url(migrated).set(host="127.0.0.1", port=proxy.port)
-    with running(url.render_as_string(hide_password=False), tmp_path / "server.log") as server:
+    with running(
+        url.render_as_string(hide_password=False), tmp_path / "server.log", auth_cache_seconds="0"
+    ) as server:
         try:
             assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
+            assert httpx.get(f"{server.url}{SITREPS}", headers=auth(field)).status_code == 200
             proxy.freeze()
-            started = time.monotonic()
-            try:
-                response = httpx.get(f"{server.url}/readyz", timeout=FAIL_FAST + 1)
-            except httpx.ReadTimeout:
-                raise AssertionError(f"/readyz still hangs after {FAIL_FAST + 1} s") from None
-            assert_unavailable(response, time.monotonic() - started)
+            for path, headers in (("/readyz", {}), (SITREPS, auth(field))):
+                started = time.monotonic()
+                try:
+                    response = httpx.get(
+                        f"{server.url}{path}", headers=headers, timeout=FAIL_FAST + 1
+                    )
+                except httpx.ReadTimeout:
+                    raise AssertionError(f"{path} still hangs after {FAIL_FAST + 1} s") from None
+                assert_unavailable(response, time.monotonic() - started)
         finally:
             proxy.stop()  # the hung request ends, so the server can stop
+
+
+@postgres_only
+def test_every_connection_has_the_statement_and_lock_timeouts(migrated: str) -> None:
+    from app.db import get_engine
+
+    with get_engine().connect() as connection:
+        shown = [
+            connection.exec_driver_sql(f"SHOW {name}").scalar()
+            for name in ("statement_timeout", "lock_timeout")
+        ]
+    assert shown == ["30s", "10s"]  # TRACKER_STATEMENT_TIMEOUT, TRACKER_LOCK_TIMEOUT
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    ("deadlines", "says"),
+    [
+        (
+            {"lock_timeout": "1", "statement_timeout": "30"},
+            "Another request held a lock on data this one needed for more than 1 s",
+        ),
+        (
+            {"lock_timeout": "0", "statement_timeout": "1"},
+            "The database took longer than 1 s to answer",
+        ),
+    ],
+    ids=["lock_timeout", "statement_timeout"],
+)
+def test_a_write_held_up_past_its_deadline_is_a_503_that_says_why_and_stores_nothing(
+    migrated: str, db: Engine, tmp_path: Path, deadlines: dict[str, str], says: str
+) -> None:
+    """Issue 13: with no statement or lock timeout, a request waited as long as the
+    database did. Another connection holds a lock on the sitreps table; a write that needs
+    it is cancelled by PostgreSQL after TRACKER_LOCK_TIMEOUT (or, with no lock timeout,
+    TRACKER_STATEMENT_TIMEOUT) and answers a 503 saying so, having stored nothing."""
+    field = make_user("field", countries=["SDN"])
+    with (
+        running(migrated, tmp_path / "server.log", **deadlines) as server,
+        httpx.Client(base_url=server.url, timeout=30) as http,
+    ):
+        created = http.post(SITREPS, json=sitrep(line(admin1="SD01")), headers=auth(field))
+        assert created.status_code == 201, created.text
+        with db.connect() as holder:
+            holder.execute(text("LOCK TABLE sitreps IN EXCLUSIVE MODE"))  # reads still pass
+            response, elapsed = timed(
+                lambda: http.post(SITREPS, json=sitrep(line(admin1="SD02")), headers=auth(field))
+            )
+            assert http.get(SITREPS, headers=auth(field)).status_code == 200
+            holder.rollback()
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"] == UNAVAILABLE
+        assert says in response.json()["detail"]
+        assert int(response.headers["Retry-After"]) >= 1
+        assert 1 <= elapsed < 1 + 2, elapsed
+        # The lock gone, the same write goes through, once.
+        again = http.post(SITREPS, json=sitrep(line(admin1="SD02")), headers=auth(field))
+        assert again.status_code == 201, again.text
+    assert "Traceback" not in server.log_text()
+    assert scalar(db, "SELECT count(*) FROM sitreps") == 2
+    assert partial_sitreps(db) == dict.fromkeys(partial_sitreps(db), 0)
 
 
 @postgres_only

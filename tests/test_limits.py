@@ -1,5 +1,6 @@
 """Request limits and CORS, each on an app built with its own settings."""
 
+import logging
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -9,6 +10,7 @@ from fastapi.testclient import TestClient
 from app.config import get_settings
 from app.main import create_app
 from tests.factories import Api, assert_problem, line, make_user, sitrep
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def test_body_over_the_cap_is_413_whatever_its_declared_length(app_with) -> None
     assert len(field.get("/api/v1/sitreps").json()["items"]) == 1
 
 
-def test_rate_limit_per_token_is_429_with_retry_after(app_with) -> None:
+def test_rate_limit_per_user_is_429_with_retry_after(app_with) -> None:
     client = TestClient(
         app_with(rate_limit_per_minute="60", rate_limit_burst="3"), raise_server_exceptions=False
     )
@@ -56,10 +58,93 @@ def test_rate_limit_per_token_is_429_with_retry_after(app_with) -> None:
     limited = first.get("/api/v1/me")
     body = assert_problem(limited, 429)
     assert body["type"] == "urn:crisis-tracker:problem:rate-limited"
-    assert limited.headers["Retry-After"] == "1"
-    # Another token has its own budget; health checks carry no token and are not limited.
+    assert "all its tokens count together" in body["detail"]
+    # 3 requests in any 3 s: the first of them leaves the window within 3 s.
+    assert 1 <= int(limited.headers["Retry-After"]) <= 3
+    # Another user has its own budget; health checks carry no token and are not limited.
     assert second.get("/api/v1/me").status_code == 200
     assert all(client.get("/healthz").status_code == 200 for _ in range(10))
+
+
+def _spellings(token: str) -> list[str]:
+    """32 ways to write one Authorization header that all authenticate."""
+    return [
+        f"{scheme}{space}{token}{trail}"
+        for scheme in ("Bearer", "bearer", "BEARER", "bEaReR")
+        for space in (" ", "  ", "   ", "    ")
+        for trail in ("", "  ")
+    ]
+
+
+@pytest.mark.parametrize("auth_cache_seconds", ["1", "0"])
+def test_one_token_spelt_32_ways_is_limited_as_one(app_with, auth_cache_seconds: str) -> None:
+    """The reproduction of issue 13: the limit was keyed on the raw header, so each
+    spelling had a budget of its own. With the cache off, the user is looked up in the
+    database for every request, on a thread, and counted the same."""
+    client = TestClient(
+        app_with(
+            rate_limit_per_minute="1", rate_limit_burst="5", auth_cache_seconds=auth_cache_seconds
+        ),
+        raise_server_exceptions=False,
+    )
+    token = make_user("hq")
+    statuses = [
+        client.get("/api/v1/me", headers={"Authorization": spelling}).status_code
+        for spelling in _spellings(token) * 4
+    ]
+    assert len(set(_spellings(token))) == 32
+    assert statuses[:5] == [200] * 5
+    assert statuses[5:] == [429] * (len(statuses) - 5)
+
+
+def test_every_token_of_one_user_shares_its_limit(app_with) -> None:
+    from app.auth import service as auth
+    from app.db import new_session
+
+    client = TestClient(
+        app_with(rate_limit_per_minute="1", rate_limit_burst="4"), raise_server_exceptions=False
+    )
+    first = make_user("hq", name="amina")
+    with new_session() as session:
+        second = auth.issue_token(session, user=auth.get_user_by_name(session, name="amina"))
+        session.commit()
+    tokens = [Api(client, first), Api(client, second)]
+    statuses = [tokens[i % 2].get("/api/v1/me").status_code for i in range(6)]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+
+
+def test_requests_without_a_valid_token_are_limited_per_address(app_with) -> None:
+    client = TestClient(
+        app_with(rate_limit_per_minute="1", rate_limit_burst="3"), raise_server_exceptions=False
+    )
+    guesses = [
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer ct_guess{i}"}) for i in range(3)
+    ]
+    assert [r.status_code for r in guesses] == [401, 401, 401]
+    body = assert_problem(client.get("/api/v1/me"), 429)
+    assert "without a valid API token from this address" in body["detail"]
+    # A user with a token is counted apart from the address it calls from.
+    assert Api(client, make_user("hq")).get("/api/v1/me").status_code == 200
+
+
+def test_a_redis_that_does_not_answer_leaves_the_limit_to_each_process(
+    app_with, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Requests are answered, and still limited, by this process alone; the log says why."""
+    port = free_port()  # nothing listens there
+    client = TestClient(
+        app_with(
+            rate_limit_per_minute="1",
+            rate_limit_burst="3",
+            redis_url=f"redis://127.0.0.1:{port}/0",
+        ),
+        raise_server_exceptions=False,
+    )
+    user = Api(client, make_user("hq"))
+    with caplog.at_level(logging.WARNING, logger="app.limits"):
+        statuses = [user.get("/api/v1/me").status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    assert any("Redis is not answering" in r.getMessage() for r in caplog.records)
 
 
 def test_no_cors_headers_unless_origins_are_configured(app_with) -> None:
@@ -91,13 +176,41 @@ def test_cors_allows_only_the_configured_origins(app_with) -> None:
     assert "access-control-allow-origin" not in other.headers
 
 
-def test_the_rate_limiter_forgets_the_least_recently_used_token_first() -> None:
-    from app.limits import RateLimitMiddleware
+def test_a_burst_of_a_token_the_cache_does_not_know_makes_one_lookup(
+    app_with, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import threading
+    import time
 
-    limiter = RateLimitMiddleware(lambda *_: None, per_minute=60, burst=1)  # type: ignore[arg-type]
-    limiter.MAX_BUCKETS = 2
-    assert limiter._take(b"a") == 0 and limiter._take(b"b") == 0
-    assert limiter._take(b"a") > 0  # a is over its budget, and now the most recent
-    assert limiter._take(b"c") == 0  # evicts b, the least recently used
-    assert list(limiter.buckets) == [b"a", b"c"]
-    assert limiter._take(b"a") > 0  # a's spent budget was kept
+    import httpx
+
+    from app.auth import service as auth
+
+    app = app_with(rate_limit_per_minute="600", rate_limit_burst="60")
+    token = make_user("hq")
+    lookups = 0
+    lock = threading.Lock()
+    live_user = auth._live_user
+
+    def slow_live_user(*args, **kwargs):
+        nonlocal lookups
+        with lock:
+            lookups += 1
+        time.sleep(0.3)  # long enough for the whole burst to arrive meanwhile
+        return live_user(*args, **kwargs)
+
+    monkeypatch.setattr(auth, "_live_user", slow_live_user)
+    auth.token_cache.clear()
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            answers = await asyncio.gather(
+                *(client.get("/api/v1/me", headers=headers) for _ in range(10))
+            )
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(burst()) == [200] * 10
+    assert lookups == 1

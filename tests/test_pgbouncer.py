@@ -53,3 +53,30 @@ def test_the_service_prepares_no_statement(migrated: str) -> None:
         driver_connection = first.connection.driver_connection
         assert isinstance(driver_connection, psycopg.Connection)
         assert driver_connection.prepare_threshold is None
+
+
+def test_the_deadlines_hold_in_every_transaction_and_leave_the_server_connection(
+    migrated: str, database_url: str
+) -> None:
+    """PgBouncer drops the startup options that set statement_timeout and lock_timeout
+    directly on PostgreSQL; through it each transaction sets them with SET LOCAL, which
+    another client later given the same server connection does not inherit."""
+    from app.db import get_engine
+
+    with get_engine().connect() as connection:
+        for _ in range(3):
+            shown = [connection.exec_driver_sql(f"SHOW {name}").scalar() for name in DEADLINES]
+            assert shown == ["30s", "10s"]
+            connection.commit()
+    other = psycopg.connect(_libpq(database_url), autocommit=True)
+    try:
+        for _ in range(5):  # the pool is small: some of these run on the same servers
+            assert [other.execute(f"SHOW {name}").fetchone() for name in DEADLINES] == [
+                ("0",),
+                ("0",),
+            ]
+    finally:
+        other.close()
+
+
+DEADLINES = ("statement_timeout", "lock_timeout")

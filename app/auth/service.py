@@ -307,12 +307,19 @@ def authenticate(session: Session, *, token: str) -> User | None:
     return principal.user()
 
 
-def authenticate_header(session: Session, *, authorization: str) -> User | None:
-    """The user of an ``Authorization: Bearer <token>`` header value, if it names one."""
-    scheme, _space, token = authorization.partition(" ")
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, however spelt
+    (``bearer``, spaces around the token), as FastAPI's ``HTTPBearer`` reads it."""
+    scheme, _space, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return authenticate(session, token=token.strip())
+    return token.strip()
+
+
+def authenticate_header(session: Session, *, authorization: str) -> User | None:
+    """The user of an ``Authorization: Bearer <token>`` header value, if it names one."""
+    token = bearer_token(authorization)
+    return None if token is None else authenticate(session, token=token)
 
 
 # Permission checks. Each raises Forbidden with a sentence a user can act on.
