@@ -44,8 +44,10 @@ def make_user(
     clusters: tuple[str, ...] | list[str] = (),
     name: str | None = None,
 ) -> str:
-    """Creates a user and returns its API token."""
-    with new_session() as session:
+    """Creates a user and returns its API token. Its transaction takes SQLite's write lock
+    when it begins, as the service's writes do: one that read first could not take it
+    once a server's writer had committed ("database is locked")."""
+    with new_session(writes=True) as session:
         user = auth.create_user(
             session,
             name=name or f"{role}-{next(_names)}",
