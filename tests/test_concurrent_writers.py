@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import OperationalError
 
 from app.auth import service as auth
 from app.clusters import service as clusters
@@ -323,3 +324,34 @@ def test_a_write_in_another_database_does_not_hold_the_feed_back(api) -> None:
             connection.rollback()
     finally:
         other.dispose()
+
+
+def test_an_import_that_may_amend_locks_those_sitreps_before_their_slots(migrated: str) -> None:
+    """An amendment locks its sitrep, then its slots; an import in mode update or upsert
+    takes them in the same order (the sitreps it may amend first, then every slot at once),
+    so that it and an amendment never hold one each and wait for the other's."""
+    if not postgres():
+        pytest.skip("PostgreSQL only: SQLite has one writer at a time")
+    field = make_user("field", countries=["SDN"])
+    body = sitrep(line("shelter", admin1="SD06", reached=5))
+    with new_session(writes=True) as session:
+        officer = auth.authenticate(session, token=field)
+        assert officer is not None
+        stored = sitreps_service.submit(
+            session, data=SitrepCreate.model_validate(body), user=officer
+        )
+        session.commit()
+        stored_id = stored.id
+    sheet = sitrep(line("shelter", admin1="SD06", reached=9), line("wash", admin1="SD06"))
+    with new_session(writes=True) as importing:
+        sitreps_service.lock_slots_of(importing, [sheet], with_their_sitreps=True)
+        with get_engine().connect() as other:
+            other.exec_driver_sql("SET lock_timeout = '100ms'")
+            row_free = True
+            try:
+                other.exec_driver_sql(f"SELECT id FROM sitreps WHERE id = {stored_id} FOR UPDATE")
+            except OperationalError:  # the lock timeout: another transaction holds the row
+                row_free = False
+            other.rollback()
+        assert not row_free, "the sitrep the import may amend was not locked first"
+        importing.rollback()

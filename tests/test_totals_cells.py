@@ -502,3 +502,18 @@ def test_cumulative_chains_follow_every_correction(
     kept = cells(session), places(session), slots(session)
     totals.rebuild_cells(session)
     assert (cells(session), places(session), slots(session)) == kept
+
+
+def test_changes_of_a_transaction_that_ended_never_reach_the_next(session: Session) -> None:
+    """Changes wait for their own transaction's commit; a session closed (or rolled back)
+    before it forgets them, so a session used again does not apply them later."""
+    change = ((2024, "SDN", "wash", "hod", "response", 0, "SD01", ""), 5, 5, 0)
+    totals.apply_changes(session, removed=[], added=[change])
+    session.close()
+    totals.apply_changes(session, removed=[], added=[])
+    session.commit()
+    assert cells(session) == []
+    totals.apply_changes(session, removed=[], added=[change])
+    session.rollback()
+    session.commit()
+    assert cells(session) == []

@@ -237,8 +237,13 @@ def _submit(
     (``clean`` says whether rows outside every draft had none), rolls back. A dry run thus
     does everything the real run does, and says so. Returns whether the writes were kept."""
     ready = [draft for draft in drafts if not draft.problems]
-    # Every slot the sheet writes, locked at once (app.sitreps.order), before any of it.
-    sitreps.lock_slots_of(session, [draft.document() for draft in ready])
+    # Every slot the sheet writes, locked at once (app.sitreps.order), before any of it;
+    # in modes update and upsert the sitreps it may amend first, as an amendment does.
+    sitreps.lock_slots_of(
+        session,
+        [draft.document() for draft in ready],
+        with_their_sitreps=options.mode is not Mode.create,
+    )
     everything = session.begin_nested()
     try:
         pending = ready

@@ -135,13 +135,16 @@ def _positions(session: Session, n: int) -> tuple[int, list[int]]:
 # busy neighbour must not hold our feeds back). A running transaction whose database
 # cannot be told (it ended meanwhile, or its row is hidden) counts as ours: the watermark
 # may then be lower than it could be, never higher. With none running, the snapshot's end.
+# On a hot standby a snapshot lists no running transaction (PostgreSQL keeps them apart
+# there), so the watermark is the snapshot's xmin, every database's transactions counted.
 WATERMARK = """
-SELECT LEAST(
+SELECT CASE WHEN pg_is_in_recovery() THEN pg_snapshot_xmin(s)::text::bigint ELSE LEAST(
   pg_snapshot_xmax(s)::text::bigint,
   (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
    WHERE NOT EXISTS (
      SELECT 1 FROM pg_stat_activity AS a
      WHERE a.backend_xid = x::xid AND a.datname IS DISTINCT FROM current_database())))
+END
 FROM pg_current_snapshot() AS s
 """
 

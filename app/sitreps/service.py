@@ -82,17 +82,41 @@ def _slots(data: SitrepCreate) -> list[tuple[str, str]]:
     return [(data.country, line_key(line)) for line in data.lines]
 
 
-def lock_slots_of(session: Session, documents: Iterable[Any]) -> None:
+def lock_slots_of(
+    session: Session, documents: Iterable[Any], *, with_their_sitreps: bool = False
+) -> None:
     """Locks, at once, the slots of every sitrep document (as POST /api/v1/sitreps takes
     it) that a batch or an import is about to write, so that its sitreps, written one by
     one, never wait for another writer while holding some of their slots. Documents that
-    are not valid are left out: they will be refused before they lock anything."""
-    slots: list[tuple[str, str]] = []
+    are not valid are left out: they will be refused before they lock anything.
+
+    ``with_their_sitreps`` (an import that may amend): first the live sitreps of the
+    documents' countries, crises and periods, the ones it may amend, in id order, then
+    their slots with the documents' ones: the order an amendment takes them in (its sitrep,
+    then its slots), so that the import and an amendment never hold one each."""
+    read: list[SitrepCreate] = []
     for document in documents:
         try:
-            slots += _slots(validated(document))
+            read.append(validated(document))
         except ValidationFailed:
             continue
+    slots = [slot for data in read for slot in _slots(data)]
+    if with_their_sitreps and read:
+        periods = {(d.country, d.crisis_id, d.period_start, d.period_end) for d in read}
+        for sitrep in session.scalars(
+            select(Sitrep)
+            .where(
+                Sitrep.status == SitrepStatus.submitted.value,
+                Sitrep.country.in_(sorted({p[0] for p in periods})),
+                Sitrep.period_start.in_(sorted({p[2] for p in periods})),
+            )
+            .order_by(Sitrep.id)
+            .with_for_update()
+        ):
+            if (sitrep.country, sitrep.crisis_id, sitrep.period_start, sitrep.period_end) in (
+                periods
+            ):
+                slots += _live_slots(session, sitrep)
     order.lock_slots(session, slots)
 
 
@@ -599,7 +623,9 @@ def _check_slots(session: Session, data: SitrepCreate, *, sitrep_id: int | None)
     )
     if sitrep_id is not None:
         query = query.where(SitrepLine.sitrep_id != sitrep_id)
-    clash = session.execute(query.order_by(SitrepLine.sitrep_id).limit(1)).first()
+    clash = session.execute(
+        query.order_by(SitrepLine.sitrep_id, SitrepLine.line_key).limit(1)
+    ).first()
     if clash is None:
         return
     raise rules.slot_conflict(

@@ -342,6 +342,8 @@ def apply_changes(
     two transactions take their rows in the same order, so neither waits for the other's
     while holding one it needs. Changes made in a savepoint that rolls back (a refused
     sitrep of a batch, a dry run) are forgotten with it."""
+    if session.get_transaction() is None:
+        session.begin()  # the changes belong to a transaction, and end with it
     session.info.setdefault(_PENDING, []).append((_chain(session), list(removed), list(added)))
 
 
@@ -375,6 +377,15 @@ def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> 
         if previous_transaction not in chain
     ]
     session.info[_PENDING] = [c for c in pending if previous_transaction not in c[0]]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    # The transaction is over (committed, rolled back, or its session closed): nothing of it
+    # may reach the next one.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_WRITTEN, None)
 
 
 @event.listens_for(Session, "before_commit")
