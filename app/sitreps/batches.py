@@ -438,17 +438,7 @@ def _write(session: Session, accepted: Sequence[_Item], *, user: User) -> bool:
         return True
     now = utcnow()
     for item in accepted:
-        data = item.data
-        item.sitrep = Sitrep(
-            country=data.country,
-            crisis_id=data.crisis_id,
-            period_start=data.period_start,
-            period_end=data.period_end,
-            revision=1,
-            status=SitrepStatus.submitted.value,
-            created_at=now,
-            created_by_id=user.id,
-        )
+        item.sitrep = sitreps.new_sitrep(item.data, user=user, now=now)
     _insert(session, Sitrep, [item.sitrep for item in accepted if item.sitrep is not None])
     written: list[SitrepLine] = []
     for item in accepted:

@@ -120,15 +120,9 @@ def lock_slots_of(
     order.lock_slots(session, slots)
 
 
-def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
-    auth.require_role(user, Role.field, Role.admin)
-    if reference.is_country(data.country):
-        auth.require_country(user, data.country)
-    lines = _checked_lines(session, data)
-    order.lock_slots(session, _slots(data))
-    _check_slots(session, data, sitrep_id=None)
-    now = utcnow()
-    sitrep = Sitrep(
+def new_sitrep(data: SitrepCreate, *, user: User, now: datetime) -> Sitrep:
+    """A new sitrep's row (its first revision is written with its lines)."""
+    return Sitrep(
         country=data.country,
         crisis_id=data.crisis_id,
         period_start=data.period_start,
@@ -138,6 +132,16 @@ def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
         created_at=now,
         created_by_id=user.id,
     )
+
+
+def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
+    auth.require_role(user, Role.field, Role.admin)
+    if reference.is_country(data.country):
+        auth.require_country(user, data.country)
+    lines = _checked_lines(session, data)
+    order.lock_slots(session, _slots(data))
+    _check_slots(session, data, sitrep_id=None)
+    sitrep = new_sitrep(data, user=user, now=utcnow())
     session.add(sitrep)
     session.flush()
     revision = _write_revision(
