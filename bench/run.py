@@ -438,13 +438,15 @@ def measure_feeds(
     (count, top) = raw.rows(
         f"SELECT count(*), max(feed_seq) FROM sitrep_lines WHERE sector IN ({sector_list})"
     )[0]
-    (deep_seq,) = raw.rows(
-        f"SELECT feed_seq FROM sitrep_lines WHERE sector IN ({sector_list}) "
-        f"ORDER BY feed_seq LIMIT 1 OFFSET {max(0, min(int(count * 0.9), count - 1001))}"
+    # Feed positions are (feed_xid, feed_seq), as the service orders them (app.sitreps.order).
+    (deep_xid, deep_seq) = raw.rows(
+        f"SELECT feed_xid, feed_seq FROM sitrep_lines WHERE sector IN ({sector_list}) "
+        "ORDER BY feed_xid, feed_seq "
+        f"LIMIT 1 OFFSET {max(0, min(int(count * 0.9), count - 1001))}"
     )[0]
     from app.pagination import encode_cursor
 
-    deep_cursor = encode_cursor("feed", [deep_seq])
+    deep_cursor = encode_cursor("feed", [deep_xid, deep_seq])
     path = f"{API}/clusters/{cluster}/feed"
     first = timed(lambda: client.get(path, limit=1000), runs)
     deep = timed(lambda: client.get(path, limit=1000, since=deep_cursor), runs)
@@ -459,12 +461,12 @@ def measure_feeds(
     )
     names = [c.strip() for c in columns.split(",")]
     keyset = (
-        f"SELECT {columns} FROM sitrep_lines WHERE sector IN ({sector_list}) AND feed_seq > ? "
-        "ORDER BY feed_seq LIMIT 1000"
+        f"SELECT {columns} FROM sitrep_lines WHERE sector IN ({sector_list}) "
+        "AND (feed_xid, feed_seq) > (?, ?) ORDER BY feed_xid, feed_seq LIMIT 1000"
     )
 
     def raw_page() -> bytes:
-        rows = raw.rows(keyset, (deep_seq,))
+        rows = raw.rows(keyset, (deep_xid, deep_seq))
         return orjson.dumps([dict(zip(names, row, strict=True)) for row in rows])
 
     raw_deep = timed(raw_page, runs)
@@ -507,6 +509,8 @@ def measure_feeds(
         query = urlencode(
             {
                 "sector": cluster,
+                # SQLite's lines all have feed_xid 0: the feed index's order is feed_seq's.
+                "feed_xid": deep_xid,
                 "feed_seq__gt": deep_seq,
                 "_sort": "feed_seq",
                 "_size": 1000,
