@@ -13,12 +13,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app import backup as backups
 from app import demo as demo_data
 from app import schema
 from app.auth import service as auth
 from app.auth.models import Role
 from app.config import get_settings
-from app.db import alembic_config, get_engine, new_session
+from app.db import alembic_config, get_engine, new_session, sqlite_file
 from app.errors import AppError, validation_failed
 from app.imports import console as import_console
 from app.imports import service as imports
@@ -103,6 +104,55 @@ def db_upgrade(
     """Apply the database migrations (the only way the schema is made)."""
     command.upgrade(alembic_config(), revision)
     typer.echo(f"database {_database()} upgraded to {revision}")
+
+
+def _sqlite_database(action: str) -> Path:
+    path = sqlite_file(get_settings().effective_database_url)
+    if path is None:
+        raise _fail(
+            f"`db {action}` is for the embedded SQLite database; {_database()} is backed up "
+            'with PostgreSQL\'s tools (README, "Running it in production")',
+            2,
+        )
+    return path
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="The backup file to write (must not exist).")],
+) -> None:
+    """Copy the SQLite database to FILE, safely while the service writes."""
+    try:
+        made = backups.backup(_sqlite_database("backup"), file, schema.shipped_migrations())
+    except backups.BackupError as error:
+        raise _fail(str(error), 1) from None
+    typer.echo(
+        f"backed up {_database()} to {made.path}: {made.sitreps} sitrep(s), schema "
+        f"revision {made.revision}, {made.bytes:,} bytes"
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `db backup`.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Replace the database without asking.")
+    ] = False,
+) -> None:
+    """Replace the SQLite database with the backup FILE (stop the service first)."""
+    database = _sqlite_database("restore")
+    if not yes and not typer.confirm(f"Replace everything in {database} with {file}?", err=True):
+        raise _fail("nothing was restored", 1)
+    try:
+        found = backups.restore(file, database, schema.shipped_migrations())
+    except backups.BackupError as error:
+        raise _fail(str(error), 1) from None
+    typer.echo(
+        f"restored {file} into {_database()}: {found.sitreps} sitrep(s), schema revision "
+        f"{found.revision}"
+    )
+    if found.revision not in schema.shipped_migrations().get_heads():
+        typer.echo("the backup is of an earlier release: run `crisis-tracker db upgrade`")
 
 
 @app.command()
