@@ -147,6 +147,12 @@ def test_loading_again_replaces(api: Callable[..., Api]) -> None:
     # The other format of the same figures replaces them too.
     assert post_csv(hq, HNO["SDN"], "?country=SDN&year=2024").json()["replaced"] == 5
     assert listed(hq) == needs
+    events = api("admin").get("/api/v1/audit?entity_type=needs").json()["items"]
+    assert [(e["action"], e["after"]["replaced"]) for e in events] == [
+        ("needs.load", 5),
+        ("needs.load", len(needs)),
+        ("needs.load", 0),
+    ]
 
 
 def test_only_headquarters_load(api: Callable[..., Api]) -> None:

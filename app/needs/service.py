@@ -38,6 +38,7 @@ Loading replaces all rows of each (country, year) of the file, in the request's
 transaction (``Need``).
 """
 
+import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -45,9 +46,10 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
 from app.auth import service as auth
 from app.auth.models import Role, User
 from app.errors import ValidationFailed
@@ -116,14 +118,10 @@ def load(session: Session, *, upload: Upload, options: NeedsOptions, user: User)
     file_format, kept, skipped = parse(sheet, options=options, name=upload.name)
     source = PurePath(upload.name).name if upload.name else file_format
     pairs = sorted({(r.country, r.year) for r in kept})
-    replaced: dict[tuple[str, int], int] = defaultdict(int)
-    for country, year in session.execute(
-        select(Need.country, Need.year).where(Need.country.in_({c for c, _y in pairs}))
-    ):
-        if (country, year) in pairs:
-            replaced[(country, year)] += 1
-    for country, year in pairs:
-        session.execute(delete(Need).where(Need.country == country, Need.year == year))
+    _lock(session)
+    replaced = {
+        (country, year): _deleted(session, country=country, year=year) for country, year in pairs
+    }
     session.add_all(
         Need(
             country=r.country,
@@ -139,7 +137,7 @@ def load(session: Session, *, upload: Upload, options: NeedsOptions, user: User)
     counts: dict[tuple[str, int], int] = defaultdict(int)
     for r in kept:
         counts[(r.country, r.year)] += 1
-    return NeedsLoadRead(
+    report = NeedsLoadRead(
         format=file_format,
         source=source,
         loaded=[
@@ -150,6 +148,33 @@ def load(session: Session, *, upload: Upload, options: NeedsOptions, user: User)
         replaced=sum(replaced.values()),
         rows_skipped=skipped,
     )
+    audit.record(
+        session,
+        action="needs.load",
+        entity_type="needs",
+        entity_id=None,
+        user=user,
+        after=report.model_dump(mode="json"),
+    )
+    return report
+
+
+# One lock for all loads (they are rare): two loads of the same country and year at once
+# would each delete what was there and both insert.
+_NEEDS_LOCK = text("SELECT pg_advisory_xact_lock(:id)").bindparams(
+    id=int.from_bytes(hashlib.blake2b(b"needs", digest_size=8).digest(), "big", signed=True)
+)
+
+
+def _lock(session: Session) -> None:
+    """Loads one at a time, until the transaction ends. SQLite has one writer anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_NEEDS_LOCK)
+
+
+def _deleted(session: Session, *, country: str, year: int) -> int:
+    result = session.execute(delete(Need).where(Need.country == country, Need.year == year))
+    return int(getattr(result, "rowcount", 0))
 
 
 def parse(
