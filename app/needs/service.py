@@ -332,7 +332,7 @@ def _country(row: SheetRow, value: str, problems: Problems) -> str | None:
     problems.append(
         (
             ("body", "row", row.number),
-            _("row {row}: {code!r} is not an ISO3 country code", row=row.number, code=value),
+            _("row {row}: {code} is not an ISO3 country code", row=row.number, code=repr(value)),
         )
     )
     return None
@@ -362,10 +362,10 @@ def _figure(row: SheetRow, value: str, column: str, problems: Problems) -> int |
         (
             ("body", "row", row.number),
             _(
-                "row {row}: {column} {value!r} is not a number of people",
+                "row {row}: {column} {value} is not a number of people",
                 row=row.number,
                 column=column,
-                value=value,
+                value=repr(value),
             ),
         )
     )
