@@ -191,6 +191,9 @@ def test_bad_files_are_refused_whole(api: Callable[..., Api]) -> None:
     response = hq.post("/api/v1/needs", content="a,b\n1,2\n", headers={"Content-Type": "text/csv"})
     body = assert_problem(response, 422)
     assert "population_status" in body["errors"][0]["msg"]
+    # The list's filters are checked as totals check them.
+    assert_problem(hq.get("/api/v1/needs?sector=food"), 422)
+    assert_problem(hq.get("/api/v1/needs?year=24"), 422)
 
 
 def test_totals_carry_people_in_need_and_coverage(api: Callable[..., Api]) -> None:
