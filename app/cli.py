@@ -25,12 +25,18 @@ from app.imports import console as import_console
 from app.imports import service as imports
 from app.imports.schemas import Combine, Figures, ImportOptions, Mode
 from app.imports.sheets import Upload
+from app.needs import service as needs
+from app.needs.schemas import NeedsOptions
 
 app = typer.Typer(help="crisis-tracker: IOM crisis-response reporting.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+needs_app = typer.Typer(
+    help="People in need, from Humanitarian Needs Overviews.", no_args_is_help=True
+)
+app.add_typer(needs_app, name="needs")
 
 # A usage error is 2 as well: the command cannot run as things are, whatever its input.
 EXIT_NOT_MIGRATED = 2
@@ -324,6 +330,44 @@ def import_sheet(
     import_console.render(report)
     if report.problems or report.refused:
         raise typer.Exit(code=1)
+
+
+@needs_app.command("import")
+def needs_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="HDX HAPI needs CSV or HNO HXL sheet."
+        ),
+    ],
+    user: Annotated[str, typer.Option(help="Load as this user (headquarters or admin).")],
+    country: Annotated[
+        str | None, typer.Option(help="ISO3 country of an HNO sheet that names none.")
+    ] = None,
+    year: Annotated[int | None, typer.Option(help="Year of an HNO sheet that names none.")] = None,
+) -> None:
+    """Load people in need; the figures of each country and year of the file replace those
+    loaded before. Prints what was loaded; exit code 1, with nothing written, for a bad
+    file."""
+    with _unit_of_work() as session:
+        try:
+            options = NeedsOptions(country=country, year=year)
+        except PydanticValidationError as exc:
+            raise validation_failed([dict(error) for error in exc.errors()]) from None
+        report = needs.load(
+            session,
+            upload=Upload(data=file.read_bytes(), name=file.name),
+            options=options,
+            user=auth.get_user_by_name(session, name=user),
+        )
+    for loaded in report.loaded:
+        typer.echo(
+            f"{loaded.country} {loaded.year}: {loaded.rows} rows loaded, {loaded.replaced} replaced"
+        )
+    typer.echo(
+        f"{report.rows_loaded} rows loaded ({report.format}), {report.replaced} replaced, "
+        f"{report.rows_skipped} skipped"
+    )
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
 from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
 from app.methods import MethodsMiddleware
+from app.needs.router import router as needs_router
 from app.parameters import EmptyQueryParametersMiddleware, known_query_parameters
 from app.reference.router import router as reference_router
 from app.reporting.router import router as reporting_router
@@ -213,6 +214,7 @@ def create_app() -> FastAPI:
         sitreps_router,
         imports_router,
         totals_router,
+        needs_router,
         reporting_router,
         exports_router,
         audit_router,

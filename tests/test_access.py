@@ -16,6 +16,7 @@ import pytest
 
 from app.auth import service as auth
 from app.db import new_session
+from app.needs.router import NEEDS_CSV_EXAMPLE
 from tests.factories import Api, assert_problem, line, make_user, sitrep
 
 SDN_SITREP = sitrep(line("shelter", admin1="SD01", reached=1000, new=400), country="SDN")
@@ -101,6 +102,9 @@ def _call(world: World, role: str, method: str, path: str, scope: str) -> Any:
     elif method == "POST" and path == "/api/v1/imports":
         kwargs["content"] = SDN_SHEET
         kwargs["headers"] = {"Content-Type": "text/csv"}
+    elif method == "POST" and path == "/api/v1/needs":
+        kwargs["content"] = NEEDS_CSV_EXAMPLE
+        kwargs["headers"] = {"Content-Type": "text/csv"}
     elif method == "POST" and path == "/api/v1/crises":
         kwargs["json"] = {
             "name": "Floods",
@@ -163,6 +167,10 @@ MATRIX: list[tuple[str, str, str, dict[str, int]]] = [
     ("GET", "/api/v1/totals?country={country}", "in", READERS),
     ("GET", "/api/v1/totals?country={country}", "out", READERS_OUT),
     ("GET", "/api/v1/totals?country=SDN,TCD", "any", READERS_OUT),
+    ("POST", "/api/v1/needs", "any", {"admin": 200, "hq": 200, "field": 403, "coordinator": 403}),
+    ("GET", "/api/v1/needs", "any", READERS),
+    ("GET", "/api/v1/needs?country={country}", "in", READERS),
+    ("GET", "/api/v1/needs?country={country}", "out", READERS_OUT),
     ("GET", "/api/v1/reporting/completeness", "any", READERS),
     ("GET", "/api/v1/reporting/completeness?country={country}", "in", READERS),
     ("GET", "/api/v1/reporting/completeness?country={country}", "out", READERS_OUT),
@@ -378,6 +386,8 @@ def test_field_totals_only_own_countries(world: World) -> None:
             "people_targeted": 0,
             "people_targeted_unique": 0,
             "lines": 1,
+            "people_in_need": None,
+            "coverage": None,
         }
     ]
     # hq sees both countries in the same query.
@@ -477,6 +487,8 @@ PROTECTED = [
     ("POST", "/api/v1/sitreps"),
     ("POST", "/api/v1/sitreps/batch"),
     ("POST", "/api/v1/imports"),
+    ("POST", "/api/v1/needs"),
+    ("GET", "/api/v1/needs"),
     ("GET", "/api/v1/sitreps/1"),
     ("PUT", "/api/v1/sitreps/1"),
     ("DELETE", "/api/v1/sitreps/1"),

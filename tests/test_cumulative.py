@@ -175,6 +175,8 @@ def test_the_domain_example_counts_the_year_once(
             "people_targeted": 0,
             "people_targeted_unique": 0,
             "lines": 3,
+            "people_in_need": None,
+            "coverage": None,
         }
     ]
     items = api("coordinator", clusters=["shelter"]).get(FEED).json()["items"]

@@ -157,6 +157,12 @@ def test_lines_are_live_and_latest(api, data) -> None:
     assert {row.get("#status") for row in rows} == {"submitted"}
 
 
+def without_needs(row: dict[str, Any]) -> dict[str, Any]:
+    """A totals row of the API as the exports give it: they do not carry people_in_need
+    and coverage yet (app/needs fills them on GET /totals only)."""
+    return {k: v for k, v in row.items() if k not in ("people_in_need", "coverage")}
+
+
 def test_totals_csv_reads_back_with_libhxl(api, data) -> None:
     hq = api("hq")
     response = download(hq, f"{TOTALS}.csv", group_by="sector,crisis,admin1")
@@ -187,7 +193,12 @@ def test_totals_csv_reads_back_with_libhxl(api, data) -> None:
         "people_targeted_unique",
         "lines",
     ]
-    api_rows = hq.get("/api/v1/totals", params={"group_by": "sector,crisis,admin1"}).json()["rows"]
+    api_rows = [
+        without_needs(r)
+        for r in hq.get("/api/v1/totals", params={"group_by": "sector,crisis,admin1"}).json()[
+            "rows"
+        ]
+    ]
     exported = [
         {
             h: (int(v) if v and v.isdigit() else v or None)
@@ -255,7 +266,8 @@ def test_json_exports_are_what_the_api_returns(api, data) -> None:
     for params in ({}, {"group_by": "sector,division,phase"}, {"country": "SDN", "year": "2024"}):
         response = download(hq, f"{TOTALS}.json", **params)
         assert response.headers["content-type"] == "application/json"
-        assert response.json() == hq.get("/api/v1/totals", params=params).json()
+        api_rows = hq.get("/api/v1/totals", params=params).json()["rows"]
+        assert response.json() == {"rows": [without_needs(r) for r in api_rows]}
     items = download(hq, f"{LINES}.json").json()["items"]
     feed = hq.get("/api/v1/clusters/shelter/feed").json()["items"]
     assert [i for i in items if i["sector"] == "shelter"] == feed

@@ -8,6 +8,7 @@ TABLES = {
     "audit_events",
     "counters",
     "idempotency_keys",
+    "needs",
     "crises",
     "crisis_countries",
     "sitrep_lines",

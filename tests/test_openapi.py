@@ -15,6 +15,7 @@ from app.crises.schemas import CRISIS_EXAMPLES, CrisisCreate
 from app.errors import PROBLEM_MEDIA_TYPE
 from app.exports.router import LINES_CSV_EXAMPLE, TOTALS_CSV_EXAMPLE
 from app.imports.schemas import SHEET_CSV_EXAMPLE, ImportRead
+from app.needs.router import NEEDS_CSV_EXAMPLE
 from app.sitreps.schemas import SitrepBatch, SitrepCreate, SitrepWithdraw
 from app.totals.schemas import TOTALS_EXAMPLE
 
@@ -207,6 +208,10 @@ def test_the_sitrep_examples_are_accepted_and_answer_as_documented(
     sitrep_id = created.json()["id"]
 
     hq = api("hq")
+    needs = hq.post(
+        "/api/v1/needs", content=NEEDS_CSV_EXAMPLE, headers={"Content-Type": "text/csv"}
+    )
+    assert needs.status_code == 200, needs.text
     totals = hq.get("/api/v1/totals", params={"group_by": "sector"})
     assert totals.json() == TOTALS_EXAMPLE
     csv = hq.get("/api/v1/exports/totals.csv", params={"group_by": "sector"})

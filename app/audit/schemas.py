@@ -6,7 +6,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 from app.schemas import no_nul
 from app.sitreps.schemas import SITREP_REVISION_EXAMPLE
 
-EntityType = Literal["sitrep", "crisis", "user", "token", "import"]
+EntityType = Literal["sitrep", "crisis", "user", "token", "import", "needs"]
 
 
 def _in_utc_range(value: datetime | None) -> datetime | None:

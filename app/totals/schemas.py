@@ -35,9 +35,24 @@ class TotalsRow(BaseModel):
         "location the largest sector's target, added up over locations."
     )
     lines: int
+    people_in_need: int | None = Field(
+        None,
+        description="People in need of the row's country, year and grouping, from the "
+        "loaded needs overview (GET /api/v1/needs): its sector's figure when grouped by "
+        "sector, else the Intersectoral one; its admin1 area's when grouped by admin1, else "
+        "the national one. Null where unknown, and for rows grouped by division, phase or "
+        "crisis (no need matches them).",
+    )
+    coverage: float | None = Field(
+        None,
+        description="people_reached ÷ people_in_need (people_reached_unique ÷ the "
+        "Intersectoral figure for rows not grouped by sector), rounded to 4 decimals "
+        "(0.0192 is 1.92 %). Null where people_in_need is unknown or zero.",
+    )
 
 
-# GET /api/v1/totals?group_by=sector once the sitrep example of app/sitreps/schemas.py is in.
+# GET /api/v1/totals?group_by=sector once the sitrep example of app/sitreps/schemas.py is in
+# and the needs example of app/needs/router.py loaded.
 TOTALS_EXAMPLE: dict[str, Any] = {
     "rows": [
         {
@@ -50,6 +65,8 @@ TOTALS_EXAMPLE: dict[str, Any] = {
             "people_targeted": 0,
             "people_targeted_unique": 0,
             "lines": 1,
+            "people_in_need": None,
+            "coverage": None,
         },
         {
             "country": "SDN",
@@ -61,6 +78,8 @@ TOTALS_EXAMPLE: dict[str, Any] = {
             "people_targeted": 1500,
             "people_targeted_unique": 1500,
             "lines": 1,
+            "people_in_need": None,
+            "coverage": None,
         },
         {
             "country": "SDN",
@@ -72,6 +91,8 @@ TOTALS_EXAMPLE: dict[str, Any] = {
             "people_targeted": 3000,
             "people_targeted_unique": 3000,
             "lines": 1,
+            "people_in_need": 18982714,
+            "coverage": 0.0001,
         },
     ]
 }

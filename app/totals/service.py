@@ -40,6 +40,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.auth import service as auth
 from app.auth.models import Role, User
+from app.needs import service as needs
 from app.sitreps.models import LIVE_LINE, SitrepLine
 from app.totals.chains import Counted, rederive_statement
 from app.totals.models import NO_AREA, NO_CRISIS, TotalsCell, TotalsPlace, TotalsSlot
@@ -129,8 +130,11 @@ LINES = Source(
 
 def totals(session: Session, *, query: TotalsQuery, user: User) -> Totals:
     write_changes(session)
-    rows = session.execute(scoped_select(query, user=user)).mappings()
-    return Totals(rows=[totals_row(query, row) for row in rows])
+    rows = [
+        totals_row(query, r) for r in session.execute(scoped_select(query, user=user)).mappings()
+    ]
+    needs.fill_coverage(session, rows, query=query)
+    return Totals(rows=rows)
 
 
 def scoped_select(query: TotalsQuery, *, user: User) -> Select[Any]:
