@@ -174,6 +174,9 @@ MATRIX: list[tuple[str, str, str, dict[str, int]]] = [
     ("GET", "/api/v1/reporting/completeness", "any", READERS),
     ("GET", "/api/v1/reporting/completeness?country={country}", "in", READERS),
     ("GET", "/api/v1/reporting/completeness?country={country}", "out", READERS_OUT),
+    ("GET", "/api/v1/reporting/double-counting", "any", READERS),
+    ("GET", "/api/v1/reporting/double-counting?country={country}", "in", READERS),
+    ("GET", "/api/v1/reporting/double-counting?country={country}", "out", READERS_OUT),
     ("GET", "/api/v1/exports/totals.{format}", "any", READERS),
     ("GET", "/api/v1/exports/totals.{format}?country={country}", "in", READERS),
     ("GET", "/api/v1/exports/totals.{format}?country={country}", "out", READERS_OUT),
@@ -464,6 +467,7 @@ def test_coordinator_cannot_read_sitreps_or_totals(world: World) -> None:
         f"/api/v1/sitreps/{world.sitreps['SDN']}/revisions",
         "/api/v1/totals",
         "/api/v1/reporting/completeness",
+        "/api/v1/reporting/double-counting",
     ):
         body = assert_problem(coordinator.get(url), 403)
         assert "coordinator" in body["detail"]
@@ -495,6 +499,7 @@ PROTECTED = [
     ("GET", "/api/v1/sitreps/1/revisions"),
     ("GET", "/api/v1/totals"),
     ("GET", "/api/v1/reporting/completeness"),
+    ("GET", "/api/v1/reporting/double-counting"),
     ("GET", "/api/v1/clusters/shelter/feed"),
     ("GET", "/api/v1/exports/totals.csv"),
     ("GET", "/api/v1/exports/lines.xlsx"),

@@ -8,7 +8,7 @@ from app.db import QueryId, SessionDep, utcnow
 from app.errors import problem_responses
 from app.reference.dependencies import CountryList
 from app.reporting import service as reporting
-from app.reporting.schemas import Completeness
+from app.reporting.schemas import Completeness, DoubleCounting
 
 router = APIRouter(prefix="/reporting", tags=["reporting"])
 
@@ -56,3 +56,30 @@ def read_completeness(
         crisis_id=crisis_id,
     )
     return reporting.completeness(session, query=query, user=user)
+
+
+@router.get("/double-counting", response_model=DoubleCounting, responses=problem_responses(403))
+def read_double_counting(
+    session: SessionDep,
+    user: CurrentUser,
+    year: Annotated[
+        int | None,
+        Query(
+            ge=1900,
+            le=2200,
+            description="The calendar year; by default the latest year with sitreps in your scope.",
+        ),
+    ] = None,
+    country: CountryList = None,
+) -> DoubleCounting:
+    """Where a year's figure may count the same people twice, which the counting rules
+    cannot see (DOMAIN.md, "Cumulative figures").
+
+    Lists, per country, each slot and location (sector, division, phase, crisis, admin1,
+    admin2) that reports two or more live sitreps in the year with `people_reached_new`
+    equal to `people_reached` every time (or no new figure): each period may restate the
+    same people as new. With the reach it carries in totals and its share of the country's
+    `people_reached`. Lines giving `people_reached_cumulative` are never flagged.
+
+    Headquarters and administrators see every country; field officers their own."""
+    return reporting.double_counting(session, year=year, countries=country, user=user)

@@ -78,3 +78,70 @@ class Completeness(BaseModel):
         "year selector offers."
     )
     offices: list[OfficeCompleteness]
+
+
+class FlaggedSlot(BaseModel):
+    sector: str
+    division: str
+    phase: str
+    crisis_id: int | None
+    admin1: str | None
+    admin2: str | None
+    periods: int = Field(description="Live sitreps of the year reporting the slot there.")
+    people_reached: int = Field(
+        description="What totals count for it this year: the sum of its people_reached_new."
+    )
+    share: float = Field(
+        description="people_reached as a share of the country's people_reached for the year "
+        "(0 to 1, 4 decimals)."
+    )
+
+
+class CountryFlags(BaseModel):
+    country: str
+    name: str
+    people_reached: int = Field(description="The country's people_reached for the year.")
+    flagged_reach: int = Field(description="The reach the flagged slots carry, added up.")
+    share: float = Field(description="flagged_reach ÷ people_reached (4 decimals).")
+    slots: list[FlaggedSlot] = Field(description="By people_reached, largest first.")
+
+
+class DoubleCounting(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "year": 2024,
+                    "years": [2023, 2024],
+                    "countries": [
+                        {
+                            "country": "SDN",
+                            "name": "Sudan",
+                            "people_reached": 476000,
+                            "flagged_reach": 36000,
+                            "share": 0.0756,
+                            "slots": [
+                                {
+                                    "sector": "wash",
+                                    "division": "hod",
+                                    "phase": "response",
+                                    "crisis_id": 7,
+                                    "admin1": "SD01",
+                                    "admin2": None,
+                                    "periods": 3,
+                                    "people_reached": 36000,
+                                    "share": 0.0756,
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    year: int
+    years: list[int] = Field(description="Years with live sitreps in your scope.")
+    countries: list[CountryFlags] = Field(
+        description="Countries with at least one flagged slot, in country order."
+    )

@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, Subquery, and_, func, literal, select, union_all
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from app.auth import service as auth
@@ -20,11 +31,14 @@ from app.crises.models import Crisis, CrisisCountry
 from app.reference import service as reference
 from app.reporting.schemas import (
     Completeness,
+    CountryFlags,
+    DoubleCounting,
+    FlaggedSlot,
     MonthCompleteness,
     MonthState,
     OfficeCompleteness,
 )
-from app.sitreps.models import LIVE, Sitrep
+from app.sitreps.models import LIVE, LIVE_LINE, Sitrep, SitrepLine
 from app.totals import service as totals
 
 
@@ -155,3 +169,91 @@ def _counts(year: int, *, countries: list[str] | None, crisis_id: int | None) ->
     if crisis_id is not None:
         query = query.where(Sitrep.crisis_id == crisis_id)
     return query
+
+
+# --- double counting that the rules cannot see (DOMAIN.md, "Cumulative figures") ----------
+
+SLOT_AND_PLACE = ("sector", "division", "phase", "crisis_id", "admin1", "admin2")
+
+
+def double_counting(
+    session: Session, *, year: int | None, countries: list[str] | None, user: User
+) -> DoubleCounting:
+    """The slots and locations that report several live periods of a year, each giving
+    people_reached_new equal to people_reached (or no new figure, which means the same), so
+    that each month may count the same people again; with the reach they carry.
+
+    A line giving people_reached_cumulative is never such a line: its new reach is the
+    increase the rules derive. A slot whose reach is 0 carries nothing and is left out."""
+    auth.require_role(user, Role.field, Role.hq, Role.admin)
+    countries = auth.narrow_countries(user, countries)
+    years = totals.years(session, countries=countries, crisis_id=None)
+    if year is None:
+        year = years[-1] if years else date.today().year
+    line = SitrepLine
+    where = [LIVE_LINE, line.year == year]
+    if countries is not None:
+        where.append(line.country.in_(countries))
+    keys = [line.country, *(getattr(line, k) for k in SLOT_AND_PLACE)]
+    restated = case(
+        (
+            and_(
+                line.people_reached_cumulative.is_(None),
+                line.people_reached_new == line.people_reached,
+            ),
+            0,
+        ),
+        else_=1,
+    )
+    flagged = session.execute(
+        select(
+            *keys,
+            func.count(func.distinct(line.sitrep_id)).label("periods"),
+            func.sum(line.people_reached_new).label("reach"),
+        )
+        .where(*where)
+        .group_by(*keys)
+        .having(
+            func.count(func.distinct(line.sitrep_id)) >= 2,
+            func.sum(restated) == 0,
+            func.sum(line.people_reached_new) > 0,
+        )
+    ).all()
+    if not flagged:
+        return DoubleCounting(year=year, years=years, countries=[])
+    reach_of = dict(
+        session.execute(
+            select(line.country, func.sum(line.people_reached_new))
+            .where(*where, line.country.in_(sorted({row.country for row in flagged})))
+            .group_by(line.country)
+        ).all()
+    )
+    names = reference.countries()
+    by_country: dict[str, list[FlaggedSlot]] = {}
+    for row in flagged:
+        by_country.setdefault(row.country, []).append(
+            FlaggedSlot(
+                **{k: getattr(row, k) for k in SLOT_AND_PLACE},
+                periods=row.periods,
+                people_reached=row.reach,
+                share=round(row.reach / reach_of[row.country], 4),
+            )
+        )
+    result = []
+    for country in sorted(by_country):
+        slots = sorted(
+            by_country[country],
+            key=lambda s: (-s.people_reached, *(str(getattr(s, k) or "") for k in SLOT_AND_PLACE)),
+        )
+        flagged_reach = sum(s.people_reached for s in slots)
+        result.append(
+            CountryFlags(
+                country=country,
+                name=names[country].name if country in names else country,
+                people_reached=reach_of[country],
+                flagged_reach=flagged_reach,
+                share=round(flagged_reach / reach_of[country], 4),
+                slots=slots,
+            )
+        )
+    return DoubleCounting(year=year, years=years, countries=result)
