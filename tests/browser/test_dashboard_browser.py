@@ -582,3 +582,17 @@ def test_sign_in_page_in_spanish(tab: Any) -> None:
     assert t.page.locator("#status .error").inner_text() == (
         "Ce jeton n\u2019est pas valide ou a été révoqué."
     )
+
+
+def test_empty_view_says_there_is_no_data(tab: Any, demo: Demo) -> None:
+    """A year without sitreps: every chart of the year says so in its place, no blank axes."""
+    assert api(demo, "demo-hq", "/totals", year=2031)["rows"] == []
+    t = tab()
+    t.sign_in("demo-hq", "/dashboard/?year=2031")
+    for chart in ("countries", "sector", "division", "phase"):
+        node = t.page.locator(f"#chart-{chart}")
+        assert node.get_attribute("data-empty") == "true", chart
+        assert node.inner_text().strip().startswith("No data for this view"), chart
+        assert node.locator(".main-svg").count() == 0, chart
+    assert t.figure("#kpi-unique") == 0
+    t.shot("overview-empty")

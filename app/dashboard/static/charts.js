@@ -49,8 +49,21 @@ function label(text) {
   return String(text).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll("\n", "<br>");
 }
 
+/** Says in the chart's place that the view has no data, instead of drawing blank axes. */
+function noData(node) {
+  if (window.Plotly && node.classList.contains("js-plotly-plot")) window.Plotly.purge(node);
+  node.replaceChildren(el("p", { class: "muted empty" }, t("chart.noData")));
+  node.dataset.empty = "true";
+}
+
 export function chart(id, traces, layout) {
   const node = $(id);
+  if (!traces.length || traces.every((tr) => !(tr.x || []).length)) {
+    noData(node);
+    return;
+  }
+  delete node.dataset.empty;
+  if (node.querySelector(":scope > p.empty")) node.replaceChildren();
   if (!window.Plotly) {
     node.replaceChildren(el("p", { class: "muted" }, t("chart.unavailable")));
     return;

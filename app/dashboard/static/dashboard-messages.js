@@ -53,6 +53,7 @@ const en = {
   "filters.chooseCountry": "Choose a country",
 
   "chart.unavailable": "Charts could not load; the tables hold the same numbers.",
+  "chart.noData": "No data for this view: no sitrep reports people reached for these filters.",
   "chart.peopleReached": "People reached",
   "chart.plotly.download": "Download the chart as an image (PNG)",
   "chart.plotly.zoom": "Zoom",
@@ -250,6 +251,7 @@ const fr = {
   "filters.chooseCountry": "Choisir un pays",
 
   "chart.unavailable": "Les graphiques n’ont pas pu être chargés\u202f; les tableaux donnent les mêmes chiffres.",
+  "chart.noData": "Aucune donnée pour cette vue\u202f: aucun sitrep ne rapporte de personnes atteintes pour ces filtres.",
   "chart.peopleReached": "Personnes atteintes",
   "chart.plotly.download": "Télécharger le graphique en image (PNG)",
   "chart.plotly.zoom": "Zoomer sur une zone",
@@ -463,6 +465,7 @@ const es = {
   "filters.chooseCountry": "Elija un país",
 
   "chart.unavailable": "No se pudieron cargar los gráficos; las tablas contienen las mismas cifras.",
+  "chart.noData": "No hay datos para esta vista: ningún sitrep informa de personas alcanzadas con estos filtros.",
   "chart.peopleReached": "Personas alcanzadas",
   "chart.plotly.download": "Descargar el gráfico como imagen (PNG)",
   "chart.plotly.zoom": "Ampliar una zona",
