@@ -98,7 +98,9 @@ def _unit_of_work() -> Iterator[Session]:
         except AppError as error:
             session.rollback()
             exit_ = _fail(error.detail, 1)
-            for problem in error.extensions.get("errors", []):
+            problems = error.extensions.get("errors", [])
+            # One problem is the detail itself; several are listed under it.
+            for problem in problems if len(problems) > 1 else []:
                 typer.secho(f"  {'.'.join(map(str, problem['loc']))}: {problem['msg']}", err=True)
             raise exit_ from error
 
