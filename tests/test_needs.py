@@ -2,6 +2,7 @@
 POST /api/v1/needs and the CLI, and the coverage totals carry."""
 
 import csv
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,27 @@ def test_totals_carry_people_in_need_and_coverage(api: Callable[..., Api]) -> No
     for group in ("admin1", "division", "sector,phase"):
         rows = hq.get(f"/api/v1/totals?country=SDN&group_by={group}").json()["rows"]
         assert rows and all(r["people_in_need"] is None and r["coverage"] is None for r in rows)
+
+
+def test_exports_of_totals_carry_the_same_needs_and_coverage(api: Callable[..., Api]) -> None:
+    hq, field = api("hq"), api("field", countries=["SDN"])
+    lines = [line("wash", reached=2500), line("cash", reached=500)]
+    assert field.post("/api/v1/sitreps", json=sitrep(*lines)).status_code == 201
+    assert post_csv(hq, HAPI).status_code == 200
+    for query in ("country=SDN&group_by=sector", "country=SDN", "group_by=division"):
+        rows = hq.get(f"/api/v1/totals?{query}").json()["rows"]
+        exported = hq.get(f"/api/v1/exports/totals.json?{query}").json()["rows"]
+        assert exported == rows
+        csv_rows = list(
+            csv.DictReader(
+                io.StringIO(hq.get(f"/api/v1/exports/totals.csv?{query}&hxl=false").text)
+            )
+        )
+        assert [(r["people_in_need"], r["coverage"]) for r in csv_rows] == [
+            (str(r["people_in_need"] or ""), str(r["coverage"] or "")) for r in rows
+        ]
+    [sdn] = hq.get("/api/v1/exports/totals.json?country=SDN").json()["rows"]
+    assert sdn["people_in_need"] == 24786370
 
 
 def test_coverage_of_an_admin1_area(api: Callable[..., Api]) -> None:

@@ -21,8 +21,9 @@ from app.auth import service as auth
 from app.auth.models import Role, User
 from app.clusters import service as clusters
 from app.config import get_settings
-from app.db import get_engine
+from app.db import get_engine, new_session
 from app.errors import ValidationFailed
+from app.needs import service as needs
 from app.sectors.service import SECTORS
 from app.sitreps.models import LIVE_LINE, SitrepLine
 from app.totals import service as totals
@@ -45,6 +46,8 @@ TOTALS_TAGS = {
     "people_targeted": "#targeted",
     "people_targeted_unique": "#targeted+unique",
     "lines": "#meta+lines",
+    "people_in_need": "#inneed",
+    "coverage": "#indicator+coverage",
 }
 
 
@@ -107,13 +110,31 @@ class Table(Generic[R]):
 def totals_table(*, query: totals.TotalsQuery, user: User) -> Table[TotalsRow]:
     """The rows of GET /totals for the same query and user, as an export."""
     statement = totals.scoped_select(query, user=user)
-    columns = ["country", "year", *totals.group_fields(query), *totals.FIGURES]
+    columns = [
+        "country",
+        "year",
+        *totals.group_fields(query),
+        *totals.FIGURES,
+        "people_in_need",
+        "coverage",
+    ]
+    with new_session() as session:
+        fill = needs.coverage_of(
+            needs.needs_for(
+                session,
+                countries=auth.narrow_countries(user, query.countries),
+                years=query.years,
+            ),
+            query=query,
+        )
     return Table(
         name="totals",
         json_member="rows",
         columns=columns,
         tags=[TOTALS_TAGS[c] for c in columns],
-        records=Streamed("totals", statement, lambda row: totals.totals_row(query, row._mapping)),
+        records=Streamed(
+            "totals", statement, lambda row: fill(totals.totals_row(query, row._mapping))
+        ),
         as_json=lambda row: row.model_dump_json(exclude_unset=True),
         as_row=lambda row: [getattr(row, c) for c in columns],
     )

@@ -41,7 +41,7 @@ transaction (``Need``).
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING
@@ -413,40 +413,67 @@ def fill_coverage(session: Session, rows: Sequence[TotalsRow], *, query: "Totals
     grouped by division, phase or crisis, filtered to several sectors, or grouped by
     admin1 with no admin1 have no matching need: null, as is coverage wherever the need
     is unknown or zero."""
+    fill = coverage_of(
+        _needs_of(session, countries={r.country for r in rows}, years={r.year for r in rows})
+        if rows and _comparable(query)
+        else {},
+        query=query,
+    )
+    for row in rows:
+        fill(row)
+
+
+def needs_for(
+    session: Session, *, countries: list[str] | None, years: list[int] | None
+) -> dict[tuple[str, int, str | None, str | None], int]:
+    """The needs ``coverage_of`` matches rows with, for rows of these countries and years
+    (None: all): for an export, which streams its rows and cannot gather them first."""
+    return _needs_of(session, countries=countries, years=years)
+
+
+def _comparable(query: "TotalsQuery") -> bool:
+    by_sector = "sector" in query.group_by
+    one_sector = query.sectors is not None and len(query.sectors) == 1
+    return not ({"division", "phase", "crisis"} & set(query.group_by)) and (
+        by_sector or query.sectors is None or one_sector
+    )
+
+
+def coverage_of(
+    need: dict[tuple[str, int, str | None, str | None], int], *, query: "TotalsQuery"
+) -> Callable[[TotalsRow], TotalsRow]:
+    """What sets one row's ``people_in_need`` and ``coverage`` (``fill_coverage``'s rule)
+    from the needs of ``needs_for``."""
     by_sector = "sector" in query.group_by
     by_admin1 = "admin1" in query.group_by
     one_sector = query.sectors[0] if query.sectors is not None and len(query.sectors) == 1 else None
-    comparable = not ({"division", "phase", "crisis"} & set(query.group_by)) and (
-        by_sector or query.sectors is None or one_sector is not None
-    )
-    for row in rows:
+    comparable = _comparable(query)
+
+    def fill(row: TotalsRow) -> TotalsRow:
         row.people_in_need = None
         row.coverage = None
-    if not comparable or not rows:
-        return
-    need = _needs_of(session, rows)
-    for row in rows:
+        if not comparable or (by_admin1 and row.admin1 is None):
+            return row
         sector = row.sector if by_sector else one_sector
-        if by_admin1 and row.admin1 is None:
-            continue
         figure = need.get((row.country, row.year, sector, row.admin1 if by_admin1 else None))
         if figure is None:
-            continue
+            return row
         row.people_in_need = figure
         reached = row.people_reached if sector is not None else row.people_reached_unique
         row.coverage = round(reached / figure, 4) if figure > 0 else None
+        return row
+
+    return fill
 
 
 def _needs_of(
-    session: Session, rows: Iterable[TotalsRow]
+    session: Session, *, countries: Iterable[str] | None, years: Iterable[int] | None
 ) -> dict[tuple[str, int, str | None, str | None], int]:
-    countries = {r.country for r in rows}
-    years = {r.year for r in rows}
+    query = select(Need.country, Need.year, Need.sector, Need.admin1, Need.people_in_need)
+    if countries is not None:
+        query = query.where(Need.country.in_(list(countries)))
+    if years is not None:
+        query = query.where(Need.year.in_(list(years)))
     return {
-        (n.country, n.year, n.sector, n.admin1): n.people_in_need
-        for n in session.execute(
-            select(Need.country, Need.year, Need.sector, Need.admin1, Need.people_in_need).where(
-                Need.country.in_(countries), Need.year.in_(years)
-            )
-        )
+        (n.country, n.year, n.sector, n.admin1): n.people_in_need for n in session.execute(query)
     }
