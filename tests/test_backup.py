@@ -3,6 +3,7 @@ sitreps are being written, and what a restored database holds."""
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,39 @@ def _month(i: int) -> dict[str, Any]:
     )
 
 
+def _during_writes(field: Any, take: Callable[[], Any]) -> tuple[set[int], set[int], Any]:
+    """Writes 20 sitreps, then goes on writing on a thread while ``take`` runs (once 5 more
+    are in) and until 40 are in after it began. Returns the ids acknowledged before
+    ``take`` began, every acknowledged id, and what ``take`` returned."""
+    before = [field.post("/api/v1/sitreps", json=_month(i)).json()["id"] for i in range(20)]
+    acknowledged: list[tuple[int, bool]] = []  # (id, answered before take began)
+    started = threading.Event()
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 20
+        while not stop.is_set():
+            response = field.post("/api/v1/sitreps", json=_month(i))
+            assert response.status_code == 201, response.text
+            acknowledged.append((response.json()["id"], not started.is_set()))
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while len(acknowledged) < 5:
+            threading.Event().wait(0.01)
+        started.set()
+        taken = take()
+        while len(acknowledged) < 40:  # writes go on after it too
+            threading.Event().wait(0.01)
+    finally:
+        stop.set()
+        writer.join()
+    early = set(before) | {i for i, was_early in acknowledged if was_early}
+    return early, set(before) | {i for i, _ in acknowledged}, taken
+
+
 def _recount_equals_summaries(session: Session) -> list[dict[str, Any]]:
     query = totals.TotalsQuery(group_by=("sector", "admin1"))
     recount = [
@@ -57,34 +91,11 @@ def _recount_equals_summaries(session: Session) -> list[dict[str, Any]]:
 def test_a_backup_taken_while_sitreps_are_written_restores_every_acknowledged_one(
     api, sqlite_only: None, tmp_path: Path
 ) -> None:
-    field = api("field", countries=["SDN"])
-    before = [field.post("/api/v1/sitreps", json=_month(i)).json()["id"] for i in range(20)]
-
-    acknowledged: list[tuple[int, bool]] = []  # (id, answered before the backup began)
-    started = threading.Event()
-    stop = threading.Event()
-
-    def write() -> None:
-        i = 20
-        while not stop.is_set():
-            response = field.post("/api/v1/sitreps", json=_month(i))
-            assert response.status_code == 201, response.text
-            acknowledged.append((response.json()["id"], not started.is_set()))
-            i += 1
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    try:
-        while len(acknowledged) < 5:
-            threading.Event().wait(0.01)
-        started.set()
-        target = tmp_path / "tracker-backup.db"
-        result = runner.invoke(cli, ["db", "backup", str(target)])
-        while len(acknowledged) < 40:  # writes go on after the backup too
-            threading.Event().wait(0.01)
-    finally:
-        stop.set()
-        writer.join()
+    target = tmp_path / "tracker-backup.db"
+    early, acknowledged, result = _during_writes(
+        api("field", countries=["SDN"]),
+        lambda: runner.invoke(cli, ["db", "backup", str(target)]),
+    )
     assert result.exit_code == 0, result.output
     assert f"to {target}" in result.stdout and "schema revision" in result.stdout
 
@@ -95,8 +106,8 @@ def test_a_backup_taken_while_sitreps_are_written_restores_every_acknowledged_on
         stored = set(session.scalars(select(Sitrep.id)))
         summaries = _recount_equals_summaries(session)
     copy.dispose()
-    assert set(before) | {i for i, early in acknowledged if early} <= stored
-    later = {i for i, _early in acknowledged} - stored
+    assert early <= stored
+    later = acknowledged - stored
     assert later, "writes went on after the backup; some came after its moment"
     with sqlite3.connect(target) as raw:
         assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] in (
@@ -209,36 +220,14 @@ def test_a_pg_dump_taken_during_writes_restores_every_sitrep_acknowledged_before
         pytest.skip("pg_dump talks to PostgreSQL itself, not through PgBouncer")
     if shutil.which("pg_dump") is None:
         pytest.skip("pg_dump is not installed")
-    field = api("field", countries=["SDN"])
-    before = [field.post("/api/v1/sitreps", json=_month(i)).json()["id"] for i in range(20)]
-    acknowledged: list[tuple[int, bool]] = []
-    started = threading.Event()
-    stop = threading.Event()
-
-    def write() -> None:
-        i = 20
-        while not stop.is_set():
-            response = field.post("/api/v1/sitreps", json=_month(i))
-            assert response.status_code == 201, response.text
-            acknowledged.append((response.json()["id"], not started.is_set()))
-            i += 1
-
     dump = tmp_path / "tracker.dump"
-    writer = threading.Thread(target=write)
-    writer.start()
-    try:
-        while len(acknowledged) < 5:
-            threading.Event().wait(0.01)
-        started.set()
-        # The README's commands: a dump in custom format, one consistent snapshot.
-        subprocess.run(
+    # The README's commands: a dump in custom format, one consistent snapshot.
+    early, _acknowledged, _ = _during_writes(
+        api("field", countries=["SDN"]),
+        lambda: subprocess.run(
             ["pg_dump", "--format=custom", f"--file={dump}", _libpq(migrated)], check=True
-        )
-        while len(acknowledged) < 40:
-            threading.Event().wait(0.01)
-    finally:
-        stop.set()
-        writer.join()
+        ),
+    )
 
     from sqlalchemy.engine import make_url
 
@@ -269,7 +258,7 @@ def test_a_pg_dump_taken_during_writes_restores_every_sitrep_acknowledged_before
             # The sequences came back too: a new sitrep gets a new id.
             assert session.execute(text("SELECT nextval('feed_seq')")).scalar() > 0
         restored.dispose()
-        assert set(before) | {i for i, early in acknowledged if early} <= stored
+        assert early <= stored
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
