@@ -123,6 +123,16 @@ class Officer:
         for name, value in (indicators or {}).items():
             line.locator(f'[data-indicator="{name}"]').fill(str(value))
 
+    def keep_signed_in(self) -> None:
+        """Ticks "keep me signed in" and waits until the device holds the token: the choice
+        is kept in IndexedDB, and leaving the page before that write commits aborts it."""
+        self.page.check("#keep-signed-in")
+        self.page.wait_for_function(
+            """() => import("/dashboard/static/store.js")
+                .then((store) => store.deviceGet(store.KEPT_TOKEN))
+                .then((kept) => Boolean(kept && kept.token))"""
+        )
+
     def submit(self) -> None:
         self.page.click("#submit")
 
@@ -562,8 +572,7 @@ def test_keep_me_signed_in_lasts_until_sign_out(officer: Officer) -> None:
     other.goto(f"{officer.demo.url}/dashboard/sitreps")
     other.wait_for_url("**/dashboard/sign-in?next=*")
     other.close()
-    page.check("#keep-signed-in")
-    page.wait_for_timeout(500)
+    officer.keep_signed_in()
     other = officer.context.new_page()
     other.goto(f"{officer.demo.url}/dashboard/sitreps")
     other.wait_for_selector('body[data-loaded="true"]', timeout=20_000)
@@ -628,7 +637,7 @@ def test_kept_signed_in_the_worker_sends_the_outbox_with_no_page_open(officer: O
     cdp.send("ServiceWorker.enable")
     officer.sign_in("/dashboard/sitreps")
     officer.offline_ready()
-    page.check("#keep-signed-in")
+    officer.keep_signed_in()
     page.goto(f"{officer.demo.url}/dashboard/sitrep")
     officer.loaded()
     officer.context.set_offline(True)
