@@ -8,6 +8,8 @@ late (the "Reporting completeness" item of the navigation)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections import defaultdict
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
+import openpyxl
 import pytest
 
 from tests.browser.conftest import VIEWPORTS, Demo, screenshot
@@ -286,6 +289,64 @@ def test_countries_page_without_a_country_offers_them(tab: Any, demo: Demo) -> N
     t.choose("country", "TCD")
     assert t.query()["country"] == "TCD"
     assert t.page.locator("#country-title").inner_text() == "Chad (TCD)"
+
+
+def _downloaded(t: Tab, format: str) -> list[dict[str, str]]:
+    """Clicks the page's download button of ``format``; the saved file's rows (below the
+    HXL hashtag row), every value as text."""
+    with t.page.expect_download() as saving:
+        t.page.click(f"#downloads button[data-format={format}]")
+    download = saving.value
+    assert download.suggested_filename.startswith("crisis-tracker-totals-")
+    assert download.suggested_filename.endswith(f".{format}")
+    path = download.path()
+    if format == "csv":
+        with open(path, encoding="utf-8") as f:
+            header, hashtags, *rows = list(csv.reader(io.StringIO(f.read())))
+    else:
+        with open(path, "rb") as f:
+            sheet = openpyxl.load_workbook(io.BytesIO(f.read()), read_only=True).active
+        header, hashtags, *rows = [
+            ["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)
+        ]
+    assert hashtags[header.index("people_reached")] == "#reached"
+    # (A sheet's row ends at its last value: empty cells at its end are not stored.)
+    return [dict(zip(header, row + [""] * (len(header) - len(row)), strict=True)) for row in rows]
+
+
+FIELDS = ("country", "year", "people_reached", "people_reached_unique", "people_targeted")
+
+
+@pytest.mark.parametrize("format", ["csv", "xlsx"])
+def test_downloads_hold_exactly_the_view_on_the_screen(tab: Any, demo: Demo, format: str) -> None:
+    t = tab()
+    t.sign_in("demo-hq", "/dashboard/?year=2024&sector=wash")
+    expected = api(demo, "demo-hq", "/totals", year=2024, sector="wash")["rows"]
+    assert len(expected) >= 2
+    rows = _downloaded(t, format)
+    assert [{f: r[f] for f in FIELDS} for r in rows] == [
+        {f: str(e[f]) for f in FIELDS} for e in expected
+    ]
+    # the countries table shows the same figures
+    shown = t.figures("#table-countries tbody tr", "country", "[data-field=people_reached]")
+    assert shown == {r["country"]: int(r["people_reached"]) for r in rows}
+
+    # A country's page: its table by sector and year, every year.
+    t.goto("/dashboard/country?country=SDN&year=2024&phase=response")
+    t.loaded()
+    expected = api(demo, "demo-hq", "/totals", country="SDN", phase="response", group_by="sector")
+    rows = _downloaded(t, format)
+    fields = (*FIELDS, "sector")
+    assert [{f: r[f] for f in fields} for r in rows] == [
+        {f: str(e[f]) for f in fields} for e in expected["rows"]
+    ]
+    assert len({r["year"] for r in rows}) > 1  # every year of the table, not the chosen one
+    t.shot(f"downloads-{format}")
+
+    # Without a country chosen, nothing to download.
+    t.goto("/dashboard/country")
+    t.loaded()
+    assert t.page.locator("#downloads button").count() == 0
 
 
 # --- reporting completeness -------------------------------------------------------------

@@ -92,6 +92,38 @@ export async function request(method, path, options = {}) {
   return { status: response.status, body: answer, headers: response.headers };
 }
 
+/**
+ * GET path?params as a file the browser saves (an export: the service names it in
+ * Content-Disposition), with the stored token; throws ApiError as `request` does.
+ */
+export async function download(path, params) {
+  const response = await fetch(url(path, params), {
+    headers: { Authorization: `Bearer ${token()}`, "Accept-Language": lang() },
+  });
+  if (!response.ok) {
+    let answer = null;
+    try {
+      answer = await response.json();
+    } catch (_) {
+      answer = null;
+    }
+    if (response.status === 401) {
+      await signOut();
+      goToSignIn();
+    }
+    throw new ApiError(response.status, answer, response.headers);
+  }
+  const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+  const href = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = href;
+  link.download = named ? named[1] : path.split("/").pop();
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 60_000);
+}
+
 /** GET path?params, resolving to the JSON body. */
 export async function get(path, params, bearer) {
   return (await request("GET", path, { params, bearer })).body;

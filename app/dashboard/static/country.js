@@ -4,6 +4,7 @@
 import { get } from "./api.js";
 import { COLORS, SECTOR_COLORS, bar, chart, hbar, yearsAxis, yearsChart } from "./charts.js";
 import { $, el, figure, fill } from "./dom.js";
+import { downloadButtons } from "./downloads.js";
 import { filterBar, scopeFields, yearOptions } from "./filter-bar.js";
 import { fmtDate, fmtList, fmtNumber, t, tCount } from "./i18n.js";
 import { errorMessage, startPage } from "./page.js";
@@ -35,6 +36,7 @@ startPage("country", async (f, user) => {
 
   const body = $("country-body");
   const list = $("country-list");
+  fill("downloads");
   if (!country) {
     fill("country-title", t("country.heading"));
     fill("country-lead", t("country.choose"));
@@ -53,6 +55,8 @@ startPage("country", async (f, user) => {
     throw new Error(t("country.notYours", { country, countries: fmtList(user.countries) }));
   }
   body.classList.remove("hidden");
+  // The table by sector and year, as it shows them.
+  downloadButtons("downloads", { ...base, country, group_by: "sector" }, user);
 
   const yearRange = year ? { period_from: `${year}-01-01`, period_to: `${year}-12-31` } : {};
   const [bySector, byAdmin1, areas, countryCrises, sitreps] = await Promise.all([

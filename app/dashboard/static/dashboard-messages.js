@@ -40,6 +40,9 @@ const en = {
 
   "filters.label": "Filters",
   "filters.clear": "Clear filters",
+  "download.label": "Download these figures:",
+  "download.csv": "CSV",
+  "download.xlsx": "Excel (XLSX)",
   "filters.year": "Year",
   "filters.crisis": "Crisis",
   "filters.allCrises": "All crises",
@@ -238,6 +241,9 @@ const fr = {
 
   "filters.label": "Filtres",
   "filters.clear": "Effacer les filtres",
+  "download.label": "Télécharger ces chiffres\u00a0:",
+  "download.csv": "CSV",
+  "download.xlsx": "Excel (XLSX)",
   "filters.year": "Année",
   "filters.crisis": "Crise",
   "filters.allCrises": "Toutes les crises",
@@ -452,6 +458,9 @@ const es = {
 
   "filters.label": "Filtros",
   "filters.clear": "Borrar filtros",
+  "download.label": "Descargar estas cifras:",
+  "download.csv": "CSV",
+  "download.xlsx": "Excel (XLSX)",
   "filters.year": "Año",
   "filters.crisis": "Crisis",
   "filters.allCrises": "Todas las crisis",

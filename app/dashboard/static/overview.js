@@ -4,6 +4,7 @@
 import { get } from "./api.js";
 import { COLORS, SECTOR_COLORS, hbar, yearsChart } from "./charts.js";
 import { $, el, figure, fill } from "./dom.js";
+import { downloadButtons } from "./downloads.js";
 import { filterBar, scopeFields, yearOptions } from "./filter-bar.js";
 import { fmtNumber, t } from "./i18n.js";
 import { startPage } from "./page.js";
@@ -40,11 +41,13 @@ startPage("overview", async (f, user) => {
   ]);
 
   if (!years.length) {
-    ["kpis", "table-years", "table-countries", "chart-years", "chart-countries", "chart-sector", "chart-division", "chart-phase"].forEach((id) => fill(id));
+    ["downloads", "kpis", "table-years", "table-countries", "chart-years", "chart-countries", "chart-sector", "chart-division", "chart-phase"].forEach((id) => fill(id));
     throw new Error(t("overview.empty"));
   }
 
   const yearParams = { ...base, year };
+  // The countries of the year as the table shows them.
+  downloadButtons("downloads", yearParams, user);
   const [bySector, byDivision, byPhase] = await Promise.all(
     ["sector", "division", "phase"].map((g) => get("/totals", { ...yearParams, group_by: g })),
   );
