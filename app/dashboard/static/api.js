@@ -60,13 +60,14 @@ export function url(path, params) {
  * {status, body, headers} for a 2xx answer and throws ApiError otherwise; a network failure
  * throws the fetch TypeError as it is (the caller decides whether to retry). `body` (a
  * FormData or Blob) is sent as it is; `bearer` overrides the stored token; a 401 with the
- * stored token signs out and goes to the sign-in page unless `stayOn401` is set.
+ * stored token signs out and goes to the sign-in page unless `stayOn401` is set. With
+ * `file` set, a 2xx answer's body is a Blob (a file to save), not JSON.
  */
 export async function request(method, path, options = {}) {
-  const { params, json, body, headers, bearer, signal, stayOn401 } = options;
+  const { params, json, body, headers, bearer, signal, stayOn401, file } = options;
   const sent = {
     Authorization: `Bearer ${bearer || token()}`,
-    Accept: "application/json",
+    ...(file ? {} : { Accept: "application/json" }),
     "Accept-Language": lang(),
     ...(headers || {}),
   };
@@ -76,6 +77,7 @@ export async function request(method, path, options = {}) {
     payload = JSON.stringify(json);
   }
   const response = await fetch(url(path, params), { method, headers: sent, body: payload, signal });
+  if (file && response.ok) return { status: response.status, body: await response.blob(), headers: response.headers };
   let answer = null;
   if (response.status !== 204) {
     try {
@@ -97,24 +99,9 @@ export async function request(method, path, options = {}) {
  * Content-Disposition), with the stored token; throws ApiError as `request` does.
  */
 export async function download(path, params) {
-  const response = await fetch(url(path, params), {
-    headers: { Authorization: `Bearer ${token()}`, "Accept-Language": lang() },
-  });
-  if (!response.ok) {
-    let answer = null;
-    try {
-      answer = await response.json();
-    } catch (_) {
-      answer = null;
-    }
-    if (response.status === 401) {
-      await signOut();
-      goToSignIn();
-    }
-    throw new ApiError(response.status, answer, response.headers);
-  }
-  const named = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
-  const href = URL.createObjectURL(await response.blob());
+  const { body, headers } = await request("GET", path, { params, file: true });
+  const named = /filename="([^"]+)"/.exec(headers.get("Content-Disposition") || "");
+  const href = URL.createObjectURL(body);
   const link = document.createElement("a");
   link.href = href;
   link.download = named ? named[1] : path.split("/").pop();
