@@ -374,6 +374,20 @@ def test_completeness_grid_shows_who_is_late(tab: Any, demo: Demo, viewport: str
     _assert_grid(t, api(demo, "demo-hq", "/reporting/completeness", year=data["year"] - 1))
 
 
+def test_completeness_of_a_year_not_started_says_nothing_is_due(tab: Any, demo: Demo) -> None:
+    """Not "0 of 7 late" nor "every office has a sitrep": no month of the year is over."""
+    data = api(demo, "demo-hq", "/reporting/completeness")
+    coming = int(data["as_of"][:4]) + 1
+    ahead = api(demo, "demo-hq", "/reporting/completeness", year=coming)
+    assert ahead["offices"] and all(o["missing"] == 0 for o in ahead["offices"])
+    t = tab()
+    t.sign_in("demo-hq", f"/dashboard/completeness?year={coming}")
+    assert t.page.locator("#late-title").inner_text() == f"Nothing is due for {coming} yet"
+    assert t.page.locator("#late li").inner_text().startswith(f"No month of {coming} is over yet")
+    assert t.page.locator("#late li[data-country]").count() == 0
+    _assert_grid(t, ahead)
+
+
 def _assert_grid(t: Tab, data: dict[str, Any]) -> None:
     rows = t.page.locator("#grid tbody tr[data-country]")
     assert rows.count() == len(data["offices"])

@@ -26,12 +26,18 @@ startPage("completeness", async (f, user) => {
   const missingMonths = (o) => o.months.filter((m) => m.state === "missing").map((m) => monthName(m.month, "long"));
   const late = data.offices.filter((o) => o.missing > 0).sort((a, b) => b.missing - a.missing || byName(a, b));
   const asOf = fmtDate(data.as_of);
+  // A month is due once it is over: none of a year that has not started, or whose January
+  // is not over yet, so no office can be late nor on time for it.
+  const [asOfYear, asOfMonth] = data.as_of.split("-").map(Number);
+  const nothingDue = year > asOfYear || (year === asOfYear && asOfMonth === 1);
 
   fill(
     "late-title",
-    late.length
-      ? tCount("completeness.late", late.length, { total: data.offices.length, year })
-      : t("completeness.noneLate", { year }),
+    nothingDue
+      ? t("completeness.nothingDue", { year })
+      : late.length
+        ? tCount("completeness.late", late.length, { total: data.offices.length, year })
+        : t("completeness.noneLate", { year }),
   );
   fill(
     "late",
@@ -55,7 +61,7 @@ startPage("completeness", async (f, user) => {
             ),
           ),
         )
-      : el("li", { class: "muted" }, t("completeness.allOnTime", { year, date: asOf })),
+      : el("li", { class: "muted" }, t(nothingDue ? "completeness.nothingDueYet" : "completeness.allOnTime", { year, date: asOf })),
   );
 
   fill("grid-title", t("completeness.grid", { year }), el("span", { class: "muted" }, " · ", t("completeness.asOf", { date: asOf })));
