@@ -282,9 +282,18 @@ def test_countries_page_without_a_country_offers_them(tab: Any, demo: Demo) -> N
     t.page.get_by_role("link", name="Countries", exact=True).click()
     t.page.wait_for_url("**/dashboard/country*")
     t.loaded()
-    countries = {r["country"] for r in api(demo, "demo-hq", "/totals")["rows"]}
+    rows = api(demo, "demo-hq", "/totals")["rows"]
+    countries = {r["country"] for r in rows}
     links = t.page.locator("#countries a[data-country]")
     assert {a.get_attribute("data-country") for a in links.all()} == countries
+    # each with its figures of the latest year
+    latest = max(r["year"] for r in rows)
+    title = t.page.locator("#countries-title").inner_text()
+    assert title == f"Countries: people reached in {latest}"
+    of_year = {r["country"]: r for r in rows if r["year"] == latest}
+    for field in ("people_reached_unique", "people_reached"):
+        shown = t.figures("#countries tbody tr", "country", f"[data-field={field}]")
+        assert shown == {c: of_year[c][field] if c in of_year else 0 for c in countries}
     t.shot("countries")
     t.choose("country", "TCD")
     assert t.query()["country"] == "TCD"

@@ -43,7 +43,31 @@ startPage("country", async (f, user) => {
     document.title = t("country.pageTitle");
     body.classList.add("hidden");
     list.classList.remove("hidden");
-    fill("countries", codes.map((c) => el("li", {}, countryLink(c, countryName(c)))));
+    // Each country with its figures of the year chosen (0 where it has no live line).
+    const ofYear = new Map(all.rows.filter((r) => r.year === year).map((r) => [r.country, r]));
+    const figures = (c) => ofYear.get(c) || { people_reached_unique: 0, people_reached: 0 };
+    fill("countries-title", year ? t("country.listOf", { year }) : t("country.heading"));
+    fill(
+      "countries",
+      el(
+        "thead",
+        {},
+        el("tr", {}, el("th", {}, t("country.country")), el("th", { class: "num" }, t("reached.unique")), el("th", { class: "num" }, t("reached.sum"))),
+      ),
+      el(
+        "tbody",
+        {},
+        codes.map((c) =>
+          el(
+            "tr",
+            { dataset: { country: c } },
+            el("td", {}, countryLink(c, countryName(c), year ? { year: String(year) } : {})),
+            figure("td", figures(c).people_reached_unique, { class: "num", dataset: { field: "people_reached_unique" } }),
+            figure("td", figures(c).people_reached, { class: "num", dataset: { field: "people_reached" } }),
+          ),
+        ),
+      ),
+    );
     return;
   }
   list.classList.add("hidden");

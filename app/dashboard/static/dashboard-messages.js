@@ -121,6 +121,8 @@ const en = {
   "country.pageTitleOf": "{name} · crisis-tracker",
   "country.heading": "Countries",
   "country.chooseShort": "Choose a country.",
+  "country.listOf": "Countries: people reached in {year}",
+  "country.country": "Country",
   "country.choose": "Choose a country for its figures per year, sector and admin1, its crises and sitreps.",
   "country.title": "{name} ({code})",
   "country.lead": "People reached per year and sector, where, under which crises, and the sitreps behind the figures.",
@@ -336,6 +338,8 @@ const fr = {
   "country.pageTitleOf": "{name} · crisis-tracker",
   "country.heading": "Pays",
   "country.chooseShort": "Choisissez un pays.",
+  "country.listOf": "Pays\u00a0: personnes atteintes en {year}",
+  "country.country": "Pays",
   "country.choose":
     "Choisissez un pays pour voir ses chiffres par année, par secteur et par admin1, ses crises et ses sitreps.",
   "country.title": "{name} ({code})",
@@ -556,6 +560,8 @@ const es = {
   "country.pageTitleOf": "{name} · crisis-tracker",
   "country.heading": "Países",
   "country.chooseShort": "Elija un país.",
+  "country.listOf": "Países: personas alcanzadas en {year}",
+  "country.country": "País",
   "country.choose":
     "Elija un país para ver sus cifras por año, sector y admin1, sus crisis y sus sitreps.",
   "country.title": "{name} ({code})",
