@@ -8,7 +8,7 @@ import { downloadButtons } from "./downloads.js";
 import { filterBar, scopeFields, yearOptions } from "./filter-bar.js";
 import { fmtDate, fmtList, fmtNumber, t, tCount } from "./i18n.js";
 import { errorMessage, startPage } from "./page.js";
-import { explainUnique, kpi, reachedKpis } from "./reached.js";
+import { explainUnique, kpi, reachedCells, reachedHeader, reachedKpis } from "./reached.js";
 import { crises as crisesOf, nameOf, reference, shortNameOf } from "./reference.js";
 import { countryLink } from "./url-state.js";
 
@@ -49,11 +49,7 @@ startPage("country", async (f, user) => {
     fill("countries-title", year ? t("country.listOf", { year }) : t("country.heading"));
     fill(
       "countries",
-      el(
-        "thead",
-        {},
-        el("tr", {}, el("th", {}, t("country.country")), el("th", { class: "num" }, t("reached.unique")), el("th", { class: "num" }, t("reached.sum"))),
-      ),
+      reachedHeader(t("country.country")),
       el(
         "tbody",
         {},
@@ -62,8 +58,7 @@ startPage("country", async (f, user) => {
             "tr",
             { dataset: { country: c } },
             el("td", {}, countryLink(c, countryName(c), year ? { year: String(year) } : {})),
-            figure("td", figures(c).people_reached_unique, { class: "num", dataset: { field: "people_reached_unique" } }),
-            figure("td", figures(c).people_reached, { class: "num", dataset: { field: "people_reached" } }),
+            reachedCells(figures(c)),
           ),
         ),
       ),
@@ -175,8 +170,7 @@ startPage("country", async (f, user) => {
           { dataset: { admin1: r.admin1 || "" } },
           el("td", {}, adminName(r.admin1)),
           el("td", { class: "muted wide-only" }, r.admin1 || "—"),
-          figure("td", r.people_reached_unique, { class: "num", dataset: { field: "people_reached_unique" } }),
-          figure("td", r.people_reached, { class: "num", dataset: { field: "people_reached" } }),
+          reachedCells(r),
         ),
       ),
     ),

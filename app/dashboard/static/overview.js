@@ -3,29 +3,14 @@
 
 import { get } from "./api.js";
 import { COLORS, SECTOR_COLORS, hbar, yearsChart } from "./charts.js";
-import { $, el, figure, fill } from "./dom.js";
+import { $, el, fill } from "./dom.js";
 import { downloadButtons } from "./downloads.js";
 import { filterBar, scopeFields, yearOptions } from "./filter-bar.js";
 import { fmtNumber, t } from "./i18n.js";
 import { startPage } from "./page.js";
-import { kpi, reachedKpis, explainUnique, sumBy } from "./reached.js";
+import { kpi, reachedCells, reachedHeader, reachedKpis, explainUnique, sumBy } from "./reached.js";
 import { crises as crisesOf, nameOf, reference, shortNameOf } from "./reference.js";
 import { countryLink } from "./url-state.js";
-
-function figureCells(row) {
-  return [
-    figure("td", row.people_reached_unique, { class: "num", dataset: { field: "people_reached_unique" } }),
-    figure("td", row.people_reached, { class: "num", dataset: { field: "people_reached" } }),
-  ];
-}
-
-function header(first) {
-  return el(
-    "thead",
-    {},
-    el("tr", {}, el("th", {}, first), el("th", { class: "num" }, t("reached.unique")), el("th", { class: "num" }, t("reached.sum"))),
-  );
-}
 
 startPage("overview", async (f, user) => {
   const base = { crisis_id: f.crisis_id, sector: f.sector, division: f.division, phase: f.phase };
@@ -63,8 +48,8 @@ startPage("overview", async (f, user) => {
   const ys = yearsChart("chart-years", perYear);
   fill(
     "table-years",
-    header(t("overview.year")),
-    el("tbody", {}, ys.map((y) => el("tr", { dataset: { year: y } }, el("td", {}, String(y)), figureCells(perYear.get(y))))),
+    reachedHeader(t("overview.year")),
+    el("tbody", {}, ys.map((y) => el("tr", { dataset: { year: y } }, el("td", {}, String(y)), reachedCells(perYear.get(y))))),
   );
 
   // countries of the year, largest first, each a link to its page
@@ -77,7 +62,7 @@ startPage("overview", async (f, user) => {
   ]);
   fill(
     "table-countries",
-    header(t("overview.country")),
+    reachedHeader(t("overview.country")),
     el(
       "tbody",
       {},
@@ -86,7 +71,7 @@ startPage("overview", async (f, user) => {
           "tr",
           { dataset: { country: r.country } },
           el("td", {}, countryLink(r.country, countryName(r.country), { year: String(year) })),
-          figureCells(r),
+          reachedCells(r),
         ),
       ),
     ),

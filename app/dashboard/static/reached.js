@@ -52,3 +52,20 @@ export function reachedKpis(year, now) {
     kpi(t("reached.kpiSum", { year }), now.people_reached, "kpi-sum", { title: t("reached.explain") }),
   ];
 }
+
+/** A table row's two reached cells (unique estimate, by-sector sum), with data-field. */
+export function reachedCells(row) {
+  return [
+    figure("td", row.people_reached_unique, { class: "num", dataset: { field: "people_reached_unique" } }),
+    figure("td", row.people_reached, { class: "num", dataset: { field: "people_reached" } }),
+  ];
+}
+
+/** The head of a table of reachedCells rows: `first` names the rows' key column. */
+export function reachedHeader(first) {
+  return el(
+    "thead",
+    {},
+    el("tr", {}, el("th", {}, first), el("th", { class: "num" }, t("reached.unique")), el("th", { class: "num" }, t("reached.sum"))),
+  );
+}
