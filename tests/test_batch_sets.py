@@ -26,7 +26,7 @@ from app.crises.schemas import CrisisCreate
 from app.db import Base, get_engine
 from app.sitreps import batches
 from app.sitreps import service as sitreps
-from app.totals import service as totals
+from app.totals import summaries
 from tests.factories import Api, line, sitrep
 
 NOW = datetime(2024, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -92,7 +92,7 @@ def _set_back(session: Session, sequences: list[tuple[str, int | None]]) -> None
 
 def _rows(session: Session) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table, but the writing transaction's id."""
-    totals.write_changes(session)
+    summaries.write_changes(session)
     session.flush()
     state = {}
     for table in Base.metadata.sorted_tables:

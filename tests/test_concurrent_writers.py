@@ -298,7 +298,7 @@ def test_concurrent_writers_and_a_consumer_agree_with_the_lines_and_the_recount(
     kept = summaries()
     with new_session(writes=True) as session:
         session.execute(text("SELECT 1"))
-        totals.rebuild_cells(session)
+        totals.rebuild(session)
         session.commit()
     assert summaries() == kept
 

@@ -172,6 +172,11 @@ def test_totals_csv_reads_back_with_libhxl(api, data) -> None:
         "#reached+in_periods",
         "#targeted",
         "#targeted+unique",
+        "#reached+f+adults",
+        "#reached+m+adults",
+        "#reached+f+children",
+        "#reached+m+children",
+        "#reached+unknown",
         "#meta+lines",
         "#inneed",
         "#indicator+coverage",
@@ -187,6 +192,11 @@ def test_totals_csv_reads_back_with_libhxl(api, data) -> None:
         "people_reached_in_periods",
         "people_targeted",
         "people_targeted_unique",
+        "women",
+        "men",
+        "girls",
+        "boys",
+        "people_reached_not_disaggregated",
         "lines",
         "people_in_need",
         "coverage",
@@ -246,8 +256,8 @@ def test_csv_without_hashtags_is_the_header_then_the_records(api, data) -> None:
 def test_csv_of_nothing_has_its_two_header_rows(api) -> None:
     response = download(api("hq"), f"{TOTALS}.csv", country="NOR")
     assert response.text.splitlines() == [
-        "country,year,people_reached,people_reached_unique,people_reached_in_periods,people_targeted,people_targeted_unique,lines,people_in_need,coverage",
-        "#country+code,#date+year,#reached,#reached+unique,#reached+in_periods,#targeted,#targeted+unique,#meta+lines,#inneed,#indicator+coverage",
+        "country,year,people_reached,people_reached_unique,people_reached_in_periods,people_targeted,people_targeted_unique,women,men,girls,boys,people_reached_not_disaggregated,lines,people_in_need,coverage",
+        "#country+code,#date+year,#reached,#reached+unique,#reached+in_periods,#targeted,#targeted+unique,#reached+f+adults,#reached+m+adults,#reached+f+children,#reached+m+children,#reached+unknown,#meta+lines,#inneed,#indicator+coverage",
     ]
 
 
@@ -313,7 +323,7 @@ def test_totals_xlsx(api, data) -> None:
     sheet = openpyxl.load_workbook(io.BytesIO(response.content))["totals"]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[1][:3] == ("#country+code", "#date+year", "#sector+code")
-    assert ("SDN", 2024, "shelter", 60, 60, 100, 120, 120, 1, None, None) in rows
+    assert ("SDN", 2024, "shelter", 60, 60, 100, 120, 120, 24, 18, 12, 6, 0, 1, None, None) in rows
 
 
 # --- filters and permissions ---------------------------------------------------------------

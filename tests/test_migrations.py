@@ -174,3 +174,47 @@ def test_the_cumulative_migration_counts_each_slots_yearly_target_once(
         ).one()
     assert tuple(row) == (1500, 300)
     engine.dispose()
+
+
+def test_the_sex_and_age_migration_splits_the_reach_already_stored(
+    empty_database_url: str,
+) -> None:
+    """The backfill is the summaries' own definition (app.totals.summaries), run by
+    migrations/env.py once the upgrade reaches head."""
+    from sqlalchemy.orm import Session
+
+    from app.auth import service as auth
+    from app.auth.models import Role
+    from app.sitreps import service as sitreps
+    from app.sitreps.schemas import SitrepCreate
+    from tests.factories import line, sitrep
+
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "head")
+    engine = create_engine(empty_database_url)
+    with Session(engine) as session:
+        officer = auth.create_user(session, name="officer", role=Role.field, countries=["SDN"])
+        given = {"women": 400, "men": 300, "girls": 260, "boys": 240}
+        body = sitrep(line("shelter", reached=1200, new=300, disaggregation=given), line("wash"))
+        sitreps.submit(session, data=SitrepCreate.model_validate(body), user=officer)
+        session.commit()
+
+    def split() -> list[tuple[object, ...]]:
+        columns = "women, men, girls, boys, not_disaggregated"
+        with engine.connect() as connection:
+            return [
+                tuple(row)
+                for name in ("totals_cells", "totals_slots", "totals_places")
+                for row in connection.execute(
+                    text(f"SELECT {columns} FROM {name} ORDER BY {columns}")
+                )
+            ]
+
+    kept = split()
+    assert kept == [(0, 0, 0, 0, 100), (100, 75, 65, 60, 0)] * 2 + [(100, 75, 65, 60, 100)]
+    command.downgrade(config, "e5f6a7b8c9d0")
+    with engine.connect() as connection:
+        assert "women" not in {c["name"] for c in inspect(connection).get_columns("totals_cells")}
+    command.upgrade(config, "head")
+    assert split() == kept
+    engine.dispose()

@@ -7,9 +7,11 @@ the response shape and the permissions.
 
 import calendar
 import itertools
+import math
 import random
 from collections import defaultdict
 from datetime import date
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -31,6 +33,11 @@ FIGURES = (
     "people_reached_in_periods",
     "people_targeted",
     "people_targeted_unique",
+    "women",
+    "men",
+    "girls",
+    "boys",
+    "people_reached_not_disaggregated",
     "lines",
     "people_in_need",
     "coverage",
@@ -113,15 +120,38 @@ def figures(
     lines: int,
     targeted: int = 0,
     targeted_unique: int | None = None,
+    split: tuple[int, int, int, int] = (0, 0, 0, 0),
 ) -> dict:
+    """A row's figures; ``split`` is women, men, girls, boys (the rest of the reach is
+    not disaggregated)."""
     return {
         "people_reached": reached,
         "people_reached_unique": unique,
         "people_reached_in_periods": in_periods,
         "people_targeted": targeted,
         "people_targeted_unique": targeted if targeted_unique is None else targeted_unique,
+        **dict(zip(PARTS, split, strict=True)),
+        "people_reached_not_disaggregated": reached - sum(split),
         "lines": lines,
     }
+
+
+PARTS = ("women", "men", "girls", "boys")
+
+
+def split_reach(new: int, given: dict[str, int] | None) -> dict[str, int]:
+    """A line's new reach by sex and age, by the largest remainder, written out plainly:
+    each part the whole people of new * part / sum, the people left over one each to the
+    largest fractions, ties in PARTS order; no disaggregation (or one of 0): all of it not
+    disaggregated."""
+    total = sum(given.values()) if given else 0
+    if not given or total == 0:
+        return {**dict.fromkeys(PARTS, 0), "people_reached_not_disaggregated": new}
+    exact = [Fraction(new * given[part], total) for part in PARTS]
+    parts = [math.floor(x) for x in exact]
+    for i in sorted(range(4), key=lambda i: (parts[i] - exact[i], i))[: new - sum(parts)]:
+        parts[i] += 1
+    return {**dict(zip(PARTS, parts, strict=True)), "people_reached_not_disaggregated": 0}
 
 
 def all_group_bys() -> list[tuple[str, ...]]:
@@ -173,6 +203,10 @@ def expected_totals(live: list[dict[str, Any]], group_by: tuple[str, ...]) -> li
                 "people_reached_in_periods": sum(ln["reached"] for ln in members),
                 "people_targeted": sum(year_target(ln) for ln in members),
                 "people_targeted_unique": sum(top_target.values()),
+                **{
+                    name: sum(split_reach(ln["new"], ln.get("split"))[name] for ln in members)
+                    for name in (*PARTS, "people_reached_not_disaggregated")
+                },
                 "lines": len(members),
                 # No needs are loaded here: tests/test_needs.py has them.
                 "people_in_need": None,
@@ -698,6 +732,7 @@ def as_live(header: dict[str, Any], lines: list[dict[str, Any]]) -> list[dict[st
             "reached": ln["people_reached"],
             "new": ln["people_reached_new"],
             "targeted": ln["people_targeted"],
+            "split": ln.get("disaggregation"),
         }
         for ln in lines
     ]

@@ -20,11 +20,11 @@ router = APIRouter(prefix="/exports", tags=["exports"], responses=problem_respon
 # The CSV files of the totals and lines examples (app/totals/schemas.py and
 # app/clusters/schemas.py): a header row, a row of HXL hashtags, then the records.
 TOTALS_CSV_EXAMPLE = """\
-country,year,sector,people_reached,people_reached_unique,people_reached_in_periods,people_targeted,people_targeted_unique,lines,people_in_need,coverage
-#country+code,#date+year,#sector+code,#reached,#reached+unique,#reached+in_periods,#targeted,#targeted+unique,#meta+lines,#inneed,#indicator+coverage
-SDN,2024,cash,500,500,500,0,0,1,,
-SDN,2024,shelter,300,300,1200,1500,1500,1,,
-SDN,2024,wash,2500,2500,2500,3000,3000,1,18982714,0.0001
+country,year,sector,people_reached,people_reached_unique,people_reached_in_periods,people_targeted,people_targeted_unique,women,men,girls,boys,people_reached_not_disaggregated,lines,people_in_need,coverage
+#country+code,#date+year,#sector+code,#reached,#reached+unique,#reached+in_periods,#targeted,#targeted+unique,#reached+f+adults,#reached+m+adults,#reached+f+children,#reached+m+children,#reached+unknown,#meta+lines,#inneed,#indicator+coverage
+SDN,2024,cash,500,500,500,0,0,0,0,0,0,500,1,,
+SDN,2024,shelter,300,300,1200,1500,1500,100,75,65,60,0,1,,
+SDN,2024,wash,2500,2500,2500,3000,3000,800,700,520,480,0,1,18982714,0.0001
 """
 LINES_CSV_EXAMPLE = """\
 line_id,sitrep_id,revision,status,country,admin1,admin2,sector,division,phase,crisis_id,period_start,period_end,people_reached,people_reached_new,people_reached_cumulative,women,men,girls,boys,persons_with_disabilities,people_targeted,updated_at,households_assisted,shelter_kits,water_points,latrines,sites_managed,idps_in_sites,cash_usd,transfers,consultations,referrals

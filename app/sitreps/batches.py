@@ -52,8 +52,7 @@ from app.sitreps import order, rules
 from app.sitreps import service as sitreps
 from app.sitreps.models import LIVE_LINE, Sitrep, SitrepLine, SitrepRevision, SitrepStatus
 from app.sitreps.schemas import BatchItemResult, BatchRead, SitrepCreate, SitrepRead
-from app.totals import chains
-from app.totals import service as totals
+from app.totals import chains, summaries
 
 # Line keys per statement naming them: far below the databases' limits on parameters.
 _KEYS_PER_QUERY = 5000
@@ -462,10 +461,10 @@ def _write(session: Session, accepted: Sequence[_Item], *, user: User) -> bool:
     others = chains.settle_set(session, scopes=_scopes(written), written=written)
     if others is None or any(other.republish for other in others):
         return False
-    totals.apply_changes(
+    summaries.apply_changes(
         session,
         removed=[other.before for other in others],
-        added=[chains.counted(line) for line in [*written, *(o.line for o in others)]],
+        added=[summaries.counted(line) for line in [*written, *(o.line for o in others)]],
     )
     for item in accepted:
         data, sitrep = item.data, item.sitrep

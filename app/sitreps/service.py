@@ -50,8 +50,7 @@ from app.sitreps.schemas import (
     SitrepRead,
     SitrepRevisionRead,
 )
-from app.totals import chains
-from app.totals import service as totals
+from app.totals import chains, summaries
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +383,7 @@ def withdraw(
         )
     )
     now = utcnow()
-    removed = [chains.counted(line) for line in live]
+    removed = [summaries.counted(line) for line in live]
     scope = chains.Scope(sitrep.country)
     order.stamp(session, live)
     for line in live:
@@ -477,7 +476,7 @@ def _write_revision(
     for old in existing.values():
         if old.status == SitrepStatus.submitted:
             scope.add(old)
-            counted_before.append(chains.counted(old))
+            counted_before.append(summaries.counted(old))
     dropped = [
         line
         for key, line in existing.items()
@@ -535,7 +534,7 @@ def _settle(
     *,
     scope: chains.Scope,
     sitrep: Sitrep,
-    removed: list[chains.Counted],
+    removed: list[summaries.Counted],
     added: list[SitrepLine],
     now: datetime,
 ) -> None:
@@ -549,10 +548,10 @@ def _settle(
     order.stamp(session, republished)
     for line in republished:
         line.updated_at = now
-    totals.apply_changes(
+    summaries.apply_changes(
         session,
         removed=[*removed, *(other.before for other in others)],
-        added=[chains.counted(line) for line in [*added, *(other.line for other in others)]],
+        added=[summaries.counted(line) for line in [*added, *(other.line for other in others)]],
     )
     session.flush()
 

@@ -42,26 +42,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict
 from app.i18n import _, number
 from app.sitreps.models import LIVE_LINE, SitrepLine
-from app.totals.models import NO_AREA, NO_CRISIS
-
-# What a live line adds to its totals cell: the cell's key, then people_reached_new,
-# people_reached and year_target.
-Counted = tuple[tuple[Any, ...], int, int, int]
-
-
-def counted(line: SitrepLine) -> Counted:
-    """What a live line adds to its cell: the cell's key and the line's three figures."""
-    key = (
-        line.year,
-        line.country,
-        line.sector,
-        line.division,
-        line.phase,
-        NO_CRISIS if line.crisis_id is None else line.crisis_id,
-        NO_AREA if line.admin1 is None else line.admin1,
-        NO_AREA if line.admin2 is None else line.admin2,
-    )
-    return key, line.people_reached_new, line.people_reached, line.year_target
+from app.totals.summaries import Counted, counted
 
 
 @dataclass(slots=True)

@@ -14,7 +14,8 @@ class TotalsCell(Base):
 
     One row per (year, country, sector, division, phase, crisis, admin1, admin2), the finest
     grain any totals query groups or filters by, kept exact by every submission, amendment
-    and withdrawal in the same transaction (``app.totals.service.apply_changes``). Each slot
+    and withdrawal in the same transaction (``app.totals.summaries``, which defines what a
+    line adds to each summary). Each slot
     reports about one line a week or a month, so there are 10 to 50 times fewer cells than
     lines, and a year's cells are one range of the primary key.
     """
@@ -35,6 +36,12 @@ class TotalsCell(Base):
     in_periods: Mapped[int] = mapped_column(BigInteger)
     targeted: Mapped[int] = mapped_column(BigInteger)
     lines: Mapped[int] = mapped_column(Integer)
+    # The reach split by sex and age (app.totals.summaries): sums of each line's parts.
+    women: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    men: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    girls: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    boys: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    not_disaggregated: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class TotalsPlace(Base):
@@ -67,6 +74,12 @@ class TotalsPlace(Base):
     in_periods: Mapped[int] = mapped_column(BigInteger)
     targeted: Mapped[int] = mapped_column(BigInteger)
     lines: Mapped[int] = mapped_column(Integer)
+    # The reach split by sex and age (app.totals.summaries): sums of each line's parts.
+    women: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    men: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    girls: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    boys: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    not_disaggregated: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class TotalsSlot(Base):
@@ -87,3 +100,9 @@ class TotalsSlot(Base):
     in_periods: Mapped[int] = mapped_column(BigInteger)
     targeted: Mapped[int] = mapped_column(BigInteger)
     lines: Mapped[int] = mapped_column(Integer)
+    # The reach split by sex and age (app.totals.summaries): sums of each line's parts.
+    women: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    men: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    girls: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    boys: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    not_disaggregated: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

@@ -34,6 +34,23 @@ class TotalsRow(BaseModel):
         description="The yearly targets as people_reached_unique counts people: at each "
         "location the largest sector's target, added up over locations."
     )
+    women: int = Field(
+        description="people_reached split by sex and age: women (18+). Each line's new reach "
+        "is split in the proportions of its own disaggregation, by the largest remainder "
+        "(floor of each share, the people left over one each to the largest remainders, "
+        "ties to women, men, girls, boys in that order), so women + men + girls + boys + "
+        "people_reached_not_disaggregated = people_reached exactly."
+    )
+    men: int = Field(description="people_reached split by sex and age: men (18+); see women.")
+    girls: int = Field(
+        description="people_reached split by sex and age: girls (under 18); see women."
+    )
+    boys: int = Field(
+        description="people_reached split by sex and age: boys (under 18); see women."
+    )
+    people_reached_not_disaggregated: int = Field(
+        description="The part of people_reached from lines that gave no disaggregation."
+    )
     lines: int
     people_in_need: int | None = Field(
         None,
@@ -64,6 +81,11 @@ TOTALS_EXAMPLE: dict[str, Any] = {
             "people_reached_in_periods": 500,
             "people_targeted": 0,
             "people_targeted_unique": 0,
+            "women": 0,
+            "men": 0,
+            "girls": 0,
+            "boys": 0,
+            "people_reached_not_disaggregated": 500,
             "lines": 1,
             "people_in_need": None,
             "coverage": None,
@@ -77,6 +99,11 @@ TOTALS_EXAMPLE: dict[str, Any] = {
             "people_reached_in_periods": 1200,
             "people_targeted": 1500,
             "people_targeted_unique": 1500,
+            "women": 100,
+            "men": 75,
+            "girls": 65,
+            "boys": 60,
+            "people_reached_not_disaggregated": 0,
             "lines": 1,
             "people_in_need": None,
             "coverage": None,
@@ -90,6 +117,11 @@ TOTALS_EXAMPLE: dict[str, Any] = {
             "people_reached_in_periods": 2500,
             "people_targeted": 3000,
             "people_targeted_unique": 3000,
+            "women": 800,
+            "men": 700,
+            "girls": 520,
+            "boys": 480,
+            "people_reached_not_disaggregated": 0,
             "lines": 1,
             "people_in_need": 18982714,
             "coverage": 0.0001,
