@@ -113,17 +113,13 @@ def _prepared(lines: FromClause) -> Subquery:
     ).subquery("shares")
     s = shares.c
     divisor = func.nullif(s.given, ZERO)
+    # Integer division (both databases truncate, and nothing is negative); the remainder as
+    # share - base * given, since "%" would need escaping in SQL compiled for psycopg.
+    base = {p: s[f"share_{p}"].op("/", return_type=BigInteger())(divisor) for p in PARTS}
     return select(
         *s,
-        # (integer division and remainder: both databases truncate, and nothing is negative)
-        *(
-            s[f"share_{p}"].op("/", return_type=BigInteger())(divisor).label(f"base_{p}")
-            for p in PARTS
-        ),
-        *(
-            s[f"share_{p}"].op("%", return_type=BigInteger())(divisor).label(f"rest_{p}")
-            for p in PARTS
-        ),
+        *(base[p].label(f"base_{p}") for p in PARTS),
+        *((s[f"share_{p}"] - base[p] * s.given).label(f"rest_{p}") for p in PARTS),
     ).subquery("prepared")
 
 
