@@ -6,12 +6,15 @@ phase, at real admin1 and admin2 p-codes. Some sitreps are amended; one is withd
 every office is on time, so that the reporting completeness grid has something to show:
 Haiti stopped reporting after September 2025, Afghanistan skipped May and December 2025,
 and Syria (a country of the Türkiye-Syria crisis) has never sent a sitrep.
-Figures are generated (seeded, so every load is the same), not real IOM figures.
+Figures are generated (seeded, so every load is the same), not real IOM figures. The people
+in need are real: Afghanistan's and Sudan's 2024 Humanitarian Needs Overviews
+(``app/demo_data``), loaded as headquarters loads them.
 """
 
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,11 +24,15 @@ from app.auth.models import Role, User
 from app.crises import service as crises
 from app.crises.models import CrisisKind
 from app.crises.schemas import CrisisCreate
+from app.imports.sheets import Upload
+from app.needs import service as needs
+from app.needs.schemas import NeedsOptions
 from app.reference import service as reference
 from app.sitreps import service as sitreps
 from app.sitreps.schemas import Disaggregation, LineIn, SitrepCreate
 
 YEARS = (2024, 2025)
+NEEDS = Path(__file__).parent / "demo_data"
 ADMIN = "demo-admin"
 
 
@@ -189,11 +196,13 @@ class Summary:
     lines: int = 0
     amended: int = 0
     withdrawn: int = 0
+    needs: int = 0
 
     def describe(self) -> str:
         head = (
             f"Loaded the demo data: {self.sitreps} sitreps ({self.lines} lines), "
-            f"{self.amended} amended, {self.withdrawn} withdrawn."
+            f"{self.amended} amended, {self.withdrawn} withdrawn; people in need from "
+            f"{self.needs} needs overviews."
             if self.loaded
             else "The demo data was already loaded; issued fresh tokens for its users."
         )
@@ -220,6 +229,14 @@ def load(session: Session) -> Summary:
     for office in OFFICES:
         _load_office(session, office, crisis_ids, users, rng, summary)
     _load_withdrawn(session, users, summary)
+    for sheet in sorted(NEEDS.glob("hno_*.csv")):
+        needs.load(
+            session,
+            upload=Upload(data=sheet.read_bytes(), name=sheet.name),
+            options=NeedsOptions(),
+            user=users["demo-hq"],
+        )
+        summary.needs += 1
     summary.tokens = _tokens(session)
     return summary
 

@@ -51,6 +51,8 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.interfaces import Compiled
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnClause
@@ -294,40 +296,53 @@ def _changes(dialect: str) -> Subquery:
     )
 
 
+@cache
+def _write_statements(dialect: Dialect) -> list[tuple[Compiled, bool]]:
+    """The statements that add a transaction's changes to the summaries, compiled once per
+    dialect (their only parameter is ``changes``): per summary, the upsert, and the delete
+    of rows left with no line (run only when lines were taken out)."""
+    changes = _changes(dialect.name)
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    keys = key_columns(changes.c)
+    statements: list[tuple[Compiled, bool]] = []
+    for summary in SUMMARIES:
+        table = summary.table
+        upsert = insert(table).from_select(
+            [*summary.key, *summary.figures], summed(summary, changes, signed=True)
+        )
+        upsert = upsert.on_conflict_do_update(
+            index_elements=list(summary.key),
+            set_={f: table.c[f] + upsert.excluded[f] for f in summary.figures},
+        )
+        # No row stays with 0 lines, so that no group shows up with nothing in it.
+        emptied = delete(table).where(
+            table.c.lines == 0,
+            tuple_(*(table.c[k] for k in summary.key)).in_(
+                select(*(keys[k] for k in summary.key)).where(changes.c.sign < 0)
+            ),
+        )
+        statements += [
+            (upsert.compile(dialect=dialect), False),
+            (emptied.compile(dialect=dialect), True),
+        ]
+    return statements
+
+
 def _write(session: Session, *, removed: list[Counted], added: list[Counted]) -> None:
     if not removed and not added:
         return
-    name = session.get_bind().dialect.name
-    changes = _changes(name)
-    dialect = postgresql if name == "postgresql" else sqlite
-    parameter = {
-        "changes": orjson.dumps(
-            [[-1, *line] for line in removed] + [[1, *line] for line in added]
-        ).decode()
-    }
-    for summary in SUMMARIES:
-        table = summary.table
-        rows = summed(summary, changes, signed=True)
-        upsert = dialect.insert(table).from_select([*summary.key, *summary.figures], rows)
-        session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=list(summary.key),
-                set_={f: table.c[f] + upsert.excluded[f] for f in summary.figures},
-            ),
-            parameter,
-        )
-        if removed:
-            # No row stays with 0 lines, so that no group shows up with nothing in it.
-            keys = key_columns(changes.c)
-            session.execute(
-                delete(table).where(
-                    table.c.lines == 0,
-                    tuple_(*(table.c[k] for k in summary.key)).in_(
-                        select(*(keys[k] for k in summary.key)).where(changes.c.sign < 0)
-                    ),
-                ),
-                parameter,
+    connection = session.connection()
+    changes = orjson.dumps([[-1, *line] for line in removed] + [[1, *line] for line in added])
+    for compiled, after_removal in _write_statements(connection.dialect):
+        if after_removal and not removed:
+            continue
+        parameters = compiled.construct_params({"changes": changes.decode()})
+        if compiled.positiontup is not None:
+            connection.exec_driver_sql(
+                compiled.string, tuple(parameters[name] for name in compiled.positiontup)
             )
+        else:
+            connection.exec_driver_sql(compiled.string, parameters)
 
 
 def apply_changes(session: Session, *, removed: list[Counted], added: list[Counted]) -> None:

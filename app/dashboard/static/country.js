@@ -8,7 +8,20 @@ import { downloadButtons } from "./downloads.js";
 import { filterBar, scopeFields, yearOptions } from "./filter-bar.js";
 import { fmtDate, fmtList, fmtNumber, t, tCount } from "./i18n.js";
 import { errorMessage, startPage } from "./page.js";
-import { explainUnique, kpi, reachedCells, reachedHeader, reachedKpis } from "./reached.js";
+import {
+  change,
+  changeKpi,
+  coverageCell,
+  explainUnique,
+  knownCell,
+  knownKpi,
+  kpi,
+  noFigures,
+  reachedCells,
+  reachedHeader,
+  reachedKpis,
+  sexAgeTable,
+} from "./reached.js";
 import { crises as crisesOf, nameOf, reference, shortNameOf } from "./reference.js";
 import { countryLink } from "./url-state.js";
 
@@ -87,13 +100,60 @@ startPage("country", async (f, user) => {
   ]);
   const areaNames = Object.fromEntries(areas.map((a) => [a.code, a.name]));
   const perYear = new Map(rows.map((r) => [r.year, r]));
-  const now = perYear.get(year) || { people_reached: 0, people_reached_unique: 0, people_reached_in_periods: 0 };
+  const now = perYear.get(year) || { ...noFigures(), people_in_need: null, coverage: null };
 
   fill(
     "kpis",
     ...reachedKpis(year, now),
+    kpi(t("figures.kpiTargeted", { year }), now.people_targeted_unique, "kpi-targeted", { title: t("figures.targetedExplain") }),
+    knownKpi(t("figures.kpiInNeed", { year }), now.people_in_need, "kpi-in-need"),
+    knownKpi(t("figures.kpiCoverage", { year }), now.coverage, "kpi-coverage", true),
+    changeKpi(year, change(now, perYear.get(year - 1))),
     kpi(t("country.kpiPeriods", { year }), now.people_reached_in_periods, "kpi-periods", { title: t("country.kpiPeriodsExplain") }),
   );
+
+  // reached, targeted and in need by sector, for the year, then for people (unique)
+  const ofYear = bySector.rows.filter((r) => r.year === year);
+  const needsCells = (reached, targeted, row, reachedField, targetedField) => [
+    figure("td", reached, { class: "num", dataset: { field: reachedField } }),
+    figure("td", targeted, { class: "num", dataset: { field: targetedField } }),
+    knownCell(row.people_in_need, "people_in_need"),
+    coverageCell(row.coverage),
+  ];
+  fill("needs-title", t("figures.bySector", { year }));
+  fill(
+    "table-needs",
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        el("th", {}, t("country.sector")),
+        [t("reached.people"), t("figures.targeted"), t("figures.inNeed"), t("figures.coverage")].map((label) => el("th", { class: "num" }, label)),
+      ),
+    ),
+    el(
+      "tbody",
+      {},
+      Object.keys(ref.sectors)
+        .map((code) => ofYear.find((r) => r.sector === code))
+        .filter(Boolean)
+        .map((r) =>
+          el("tr", { dataset: { sector: r.sector } }, el("td", {}, nameOf(ref, "sectors", r.sector)), needsCells(r.people_reached, r.people_targeted, r, "people_reached", "people_targeted")),
+        ),
+      el(
+        "tr",
+        { class: "total", dataset: { sector: "unique" } },
+        el("td", {}, t("figures.intersectoral"), " ", explainUnique()),
+        needsCells(now.people_reached_unique, now.people_targeted_unique, now, "people_reached_unique", "people_targeted_unique"),
+      ),
+    ),
+  );
+
+  // by sex and age, for the view
+  fill("sexage-title", t("sexAge.title", { year }));
+  fill("sexage", sexAgeTable("table-sexage", now));
 
   // per year
   yearsChart("chart-years", perYear);

@@ -76,14 +76,16 @@ export function locale() {
   return LOCALES[lang()];
 }
 
-export function fmtNumber(n) {
-  return new Intl.NumberFormat(locale()).format(n);
+/** A number as the language writes it; `signed`: with its sign, + included (a change). */
+export function fmtNumber(n, signed = false) {
+  return new Intl.NumberFormat(locale(), signed ? { signDisplay: "exceptZero" } : {}).format(n);
 }
 
-export function fmtPercent(ratio, digits = 0) {
+export function fmtPercent(ratio, digits = 0, signed = false) {
   return new Intl.NumberFormat(locale(), {
     style: "percent",
     maximumFractionDigits: digits,
+    ...(signed ? { signDisplay: "exceptZero" } : {}),
   }).format(ratio);
 }
 

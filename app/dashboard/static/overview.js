@@ -3,12 +3,26 @@
 
 import { get } from "./api.js";
 import { COLORS, SECTOR_COLORS, hbar, yearsChart } from "./charts.js";
-import { $, el, fill } from "./dom.js";
+import { $, el, figure, fill } from "./dom.js";
 import { downloadButtons } from "./downloads.js";
 import { filterBar, scopeFields, yearOptions } from "./filter-bar.js";
 import { fmtNumber, t } from "./i18n.js";
 import { startPage } from "./page.js";
-import { kpi, reachedCells, reachedHeader, reachedKpis, explainUnique, sumBy } from "./reached.js";
+import {
+  change,
+  changeCell,
+  changeKpi,
+  coverageCell,
+  explainUnique,
+  knownCell,
+  kpi,
+  noFigures,
+  reachedCells,
+  reachedHeader,
+  reachedKpis,
+  sexAgeTable,
+  sumBy,
+} from "./reached.js";
 import { crises as crisesOf, nameOf, reference, shortNameOf } from "./reference.js";
 import { countryLink } from "./url-state.js";
 
@@ -26,7 +40,7 @@ startPage("overview", async (f, user) => {
   ]);
 
   if (!years.length) {
-    ["downloads", "kpis", "table-years", "table-countries", "chart-years", "chart-countries", "chart-sector", "chart-division", "chart-phase"].forEach((id) => fill(id));
+    ["downloads", "kpis", "table-years", "table-countries", "chart-years", "chart-countries", "chart-sector", "chart-division", "chart-phase", "sexage"].forEach((id) => fill(id));
     throw new Error(t("overview.empty"));
   }
 
@@ -39,9 +53,19 @@ startPage("overview", async (f, user) => {
 
   // KPIs of the year
   const perYear = sumBy(all.rows, (r) => r.year);
-  const now = perYear.get(year) || { people_reached: 0, people_reached_unique: 0 };
+  const now = perYear.get(year) || noFigures();
   const countries = all.rows.filter((r) => r.year === year);
-  fill("kpis", ...reachedKpis(year, now), kpi(t("overview.kpiCountries", { year }), countries.length, "kpi-countries"));
+  fill(
+    "kpis",
+    ...reachedKpis(year, now),
+    kpi(t("figures.kpiTargeted", { year }), now.people_targeted_unique, "kpi-targeted", { title: t("figures.targetedExplain") }),
+    changeKpi(year, change(now, perYear.get(year - 1))),
+    kpi(t("overview.kpiCountries", { year }), countries.length, "kpi-countries"),
+  );
+
+  // by sex and age, for the view
+  fill("sexage-title", t("sexAge.title", { year }));
+  fill("sexage", sexAgeTable("table-sexage", now));
 
   // per year
   fill("per-year-title", t("overview.perYear"), " ", explainUnique());
@@ -60,9 +84,16 @@ startPage("overview", async (f, user) => {
     [t("reached.unique"), countries.map((r) => r.people_reached_unique), COLORS.unique],
     [t("reached.sum"), countries.map((r) => r.people_reached), COLORS.sum],
   ]);
+  // each with its target, people in need, coverage and change from the year before
+  const before = new Map(all.rows.filter((r) => r.year === year - 1).map((r) => [r.country, r]));
   fill(
     "table-countries",
-    reachedHeader(t("overview.country")),
+    reachedHeader(t("overview.country"), [
+      t("figures.targeted"),
+      t("figures.inNeed"),
+      t("figures.coverage"),
+      t("figures.change", { year: year - 1 }),
+    ]),
     el(
       "tbody",
       {},
@@ -72,6 +103,10 @@ startPage("overview", async (f, user) => {
           { dataset: { country: r.country } },
           el("td", {}, countryLink(r.country, countryName(r.country), { year: String(year) })),
           reachedCells(r),
+          figure("td", r.people_targeted_unique, { class: "num", dataset: { field: "people_targeted_unique" } }),
+          knownCell(r.people_in_need, "people_in_need"),
+          coverageCell(r.coverage),
+          changeCell(change(r, before.get(r.country)), year - 1),
         ),
       ),
     ),

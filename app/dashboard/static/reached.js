@@ -1,21 +1,115 @@
 // People reached, counted two ways: the unique estimate (people helped by at least one
 // sector, the largest sector in each place) and the by-sector sum. The cards that show
-// them, the "?" that explains the difference, and sums over countries.
+// them, the "?" that explains the difference, sums over countries, and what an analyst
+// reads next to them: the targets, the people in need and the coverage, the change from
+// the year before, and the split by sex and age.
 
 import { el, figure } from "./dom.js";
-import { t } from "./i18n.js";
+import { fmtNumber, fmtPercent, t } from "./i18n.js";
 
-/** Totals rows of several countries added up per key. Every figure adds up across
- * countries: a place belongs to one country, so the unique estimates do too. */
+// The figures of a totals row that add up across rows (a place belongs to one country, so
+// the unique estimates do too). People in need and coverage do not: they are the API's own
+// per row.
+const ADDITIVE = [
+  "people_reached",
+  "people_reached_unique",
+  "people_reached_in_periods",
+  "people_targeted",
+  "people_targeted_unique",
+  "women",
+  "men",
+  "girls",
+  "boys",
+  "people_reached_not_disaggregated",
+  "lines",
+];
+// The split by sex and age, in the API's order; the five add up to people_reached.
+export const SEX_AGE = ["women", "men", "girls", "boys", "people_reached_not_disaggregated"];
+
+/** The figures of a view with no live line: 0 everywhere. */
+export function noFigures() {
+  return Object.fromEntries(ADDITIVE.map((f) => [f, 0]));
+}
+
+/** Totals rows added up per key (rows of several countries, or of a year's sectors). */
 export function sumBy(rows, key) {
   const sums = new Map();
   for (const row of rows) {
     const k = key(row);
-    const s = sums.get(k) || { people_reached: 0, people_reached_unique: 0, people_reached_in_periods: 0, people_targeted: 0, lines: 0 };
-    for (const f of Object.keys(s)) s[f] += row[f];
+    const s = sums.get(k) || noFigures();
+    for (const f of ADDITIVE) s[f] += row[f];
     sums.set(k, s);
   }
   return sums;
+}
+
+/** A cell of a figure the API may not know (null): "unknown", never 0. */
+export function knownCell(value, field) {
+  return value === null || value === undefined
+    ? el("td", { class: "num muted", dataset: { field, value: "" } }, t("figures.unknown"))
+    : figure("td", value, { class: "num", dataset: { field } });
+}
+
+/** A coverage cell: the API's ratio as a percentage, or "unknown". */
+export function coverageCell(ratio) {
+  return ratio === null || ratio === undefined
+    ? el("td", { class: "num muted", dataset: { field: "coverage", value: "" } }, t("figures.unknown"))
+    : el("td", { class: "num", dataset: { field: "coverage", value: ratio } }, fmtPercent(ratio, 1));
+}
+
+/** The change of the unique estimate from the year before: null when that year has no
+ * figures (nothing to compare with). */
+export function change(now, before) {
+  if (!before || !before.people_reached_unique) return null;
+  const delta = (now ? now.people_reached_unique : 0) - before.people_reached_unique;
+  return { delta, ratio: delta / before.people_reached_unique };
+}
+
+/** "+1,234 (+5.2 %)", or "no figures for 2023". */
+export function changeText(c, previousYear) {
+  return c ? `${fmtNumber(c.delta, true)} (${fmtPercent(c.ratio, 1, true)})` : t("figures.noYear", { year: previousYear });
+}
+
+/** A table cell of the change from the year before, the delta in data-value. */
+export function changeCell(c, previousYear) {
+  return el(
+    "td",
+    { class: c ? "num" : "num muted", dataset: { field: "change", value: c ? c.delta : "" } },
+    changeText(c, previousYear),
+  );
+}
+
+/** A card of the change from the year before. */
+export function changeKpi(year, c) {
+  return el(
+    "div",
+    { class: "kpi" },
+    el("span", { class: "label" }, t("figures.kpiChange", { year: year - 1 })),
+    el("strong", { class: c ? "value" : "value muted", id: "kpi-change", dataset: { value: c ? c.delta : "" } }, changeText(c, year - 1)),
+  );
+}
+
+/** The table of a view's people reached by sex and age, each with its share. */
+export function sexAgeTable(id, row) {
+  const total = row ? row.people_reached : 0;
+  return el(
+    "table",
+    { id },
+    el("thead", {}, el("tr", {}, el("th", {}, t("sexAge.group")), el("th", { class: "num" }, t("reached.people")), el("th", { class: "num" }, t("sexAge.share")))),
+    el(
+      "tbody",
+      {},
+      SEX_AGE.map((f) =>
+        el(
+          "tr",
+          { dataset: { field: f } },
+          el("td", {}, t(`sexAge.${f}`)),
+          figure("td", row ? row[f] : 0, { class: "num", dataset: { field: f } }),
+          el("td", { class: "num muted" }, total ? fmtPercent((row ? row[f] : 0) / total, 1) : "—"),
+        ),
+      ),
+    ),
+  );
 }
 
 let tips = 0;
@@ -61,11 +155,28 @@ export function reachedCells(row) {
   ];
 }
 
-/** The head of a table of reachedCells rows: `first` names the rows' key column. */
-export function reachedHeader(first) {
+/** The head of a table of reachedCells rows: `first` names the rows' key column, `more`
+ * the figure columns after the two reached ones. */
+export function reachedHeader(first, more = []) {
   return el(
     "thead",
     {},
-    el("tr", {}, el("th", {}, first), el("th", { class: "num" }, t("reached.unique")), el("th", { class: "num" }, t("reached.sum"))),
+    el(
+      "tr",
+      {},
+      el("th", {}, first),
+      el("th", { class: "num" }, t("reached.unique")),
+      el("th", { class: "num" }, t("reached.sum")),
+      more.map((label) => el("th", { class: "num" }, label)),
+    ),
   );
+}
+
+/** A card of a figure the API may not know: "unknown" where it is null. */
+export function knownKpi(label, value, id, percent = false) {
+  if (value === null || value === undefined) {
+    return el("div", { class: "kpi" }, el("span", { class: "label" }, label), el("strong", { class: "value muted", id, dataset: { value: "" } }, t("figures.unknown")));
+  }
+  if (!percent) return kpi(label, value, id);
+  return el("div", { class: "kpi" }, el("span", { class: "label" }, label), el("strong", { class: "value", id, dataset: { value } }, fmtPercent(value, 1)));
 }
