@@ -52,9 +52,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.engine.interfaces import Compiled
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.expression import FromClause
 
@@ -297,14 +297,14 @@ def _changes(dialect: str) -> Subquery:
 
 
 @cache
-def _write_statements(dialect: Dialect) -> list[tuple[Compiled, bool]]:
+def _write_statements(dialect: Dialect) -> list[tuple[SQLCompiler, bool]]:
     """The statements that add a transaction's changes to the summaries, compiled once per
     dialect (their only parameter is ``changes``): per summary, the upsert, and the delete
     of rows left with no line (run only when lines were taken out)."""
     changes = _changes(dialect.name)
     insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
     keys = key_columns(changes.c)
-    statements: list[tuple[Compiled, bool]] = []
+    statements: list[tuple[SQLCompiler, bool]] = []
     for summary in SUMMARIES:
         table = summary.table
         upsert = insert(table).from_select(
@@ -336,7 +336,7 @@ def _write(session: Session, *, removed: list[Counted], added: list[Counted]) ->
     for compiled, after_removal in _write_statements(connection.dialect):
         if after_removal and not removed:
             continue
-        parameters = compiled.construct_params({"changes": changes.decode()})
+        parameters = compiled.construct_params({"changes": changes.decode()}) or {}
         if compiled.positiontup is not None:
             connection.exec_driver_sql(
                 compiled.string, tuple(parameters[name] for name in compiled.positiontup)
