@@ -13,6 +13,7 @@ import io
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -274,6 +275,127 @@ def test_sudan_2024_by_sector_from_the_overview(tab: Any, demo: Demo, viewport: 
     revisions = api(demo, "demo-hq", f"/sitreps/{amended['id']}/revisions")["items"]
     assert item.locator(".revision").count() == len(revisions) == amended["revision"]
     t.shot("country-sudan-2024")
+
+
+def percent(ratio: float, digits: int = 1) -> str:
+    """A ratio as the English dashboard writes it: a percentage, at most ``digits`` decimals
+    (coverage: 2, the whole precision of the API's 4 decimals of a ratio)."""
+    step = Decimal(1).scaleb(-digits)
+    shown = Decimal(str(ratio * 100)).quantize(step, rounding=ROUND_HALF_UP)
+    return f"{shown.normalize():f}%"
+
+
+def change_text(now: int, before: int) -> str:
+    """The change from the year before as the dashboard writes it: signed, 0 without one."""
+    delta = now - before
+    ratio = percent(delta / before)
+    plus, ratio_plus = ("+" if delta > 0 else ""), ("+" if delta > 0 and ratio != "0%" else "")
+    return f"{plus}{formatted(delta)} ({ratio_plus}{ratio})"
+
+
+SEX_AGE = ("women", "men", "girls", "boys", "people_reached_not_disaggregated")
+
+
+def test_overview_answers_reached_of_targeted_of_in_need_and_against_last_year(
+    tab: Any, demo: Demo
+) -> None:
+    t = tab()
+    t.sign_in("demo-hq")
+    t.choose("year", "2024")
+    rows = api(demo, "demo-hq", "/totals", year=2024)["rows"]
+    assert t.figure("#kpi-targeted") == sum(r["people_targeted_unique"] for r in rows)
+    # No figures for 2023: nothing to compare with.
+    assert t.page.locator("#kpi-change").inner_text() == "no figures for 2023"
+    # Each country's target, people in need and coverage, as the API gives them: the real
+    # 2024 needs overviews of Afghanistan and Sudan, unknown elsewhere.
+    targeted = t.figures(
+        "#table-countries tbody tr", "country", "[data-field=people_targeted_unique]"
+    )
+    assert targeted == {r["country"]: r["people_targeted_unique"] for r in rows}
+    for r in rows:
+        row = t.page.locator(f"#table-countries tr[data-country={r['country']}]")
+        need = row.locator("[data-field=people_in_need]")
+        coverage = row.locator("[data-field=coverage]")
+        if r["people_in_need"] is None:
+            assert need.inner_text() == coverage.inner_text() == "unknown", r["country"]
+            assert r["coverage"] is None
+        else:
+            assert int(need.get_attribute("data-value") or "") == r["people_in_need"]
+            assert float(coverage.get_attribute("data-value") or "") == r["coverage"]
+            assert coverage.inner_text() == percent(r["coverage"], 2)
+    assert {r["country"] for r in rows if r["people_in_need"]} == {"AFG", "SDN"}
+    # The split by sex and age of the year, which adds up to the by-sector sum.
+    split = {f: t.figure(f"#table-sexage td[data-field={f}]") for f in SEX_AGE}
+    assert split == {f: sum(r[f] for r in rows) for f in SEX_AGE}
+    assert sum(split.values()) == t.figure("#kpi-sum") > 0
+    assert split["women"] > 0 and split["boys"] > 0
+    t.shot("overview-2024-figures")
+
+    # 2025 against 2024: the change, absolute and in %, overall and per country.
+    t.choose("year", "2025")
+    later = {r["country"]: r for r in api(demo, "demo-hq", "/totals", year=2025)["rows"]}
+    earlier = {r["country"]: r for r in rows}
+    now = sum(r["people_reached_unique"] for r in later.values())
+    before = sum(r["people_reached_unique"] for r in earlier.values())
+    kpi = t.page.locator("#kpi-change")
+    assert int(kpi.get_attribute("data-value") or "") == now - before
+    assert kpi.inner_text() == change_text(now, before)
+    for code, r in later.items():
+        cell = t.page.locator(f"#table-countries tr[data-country={code}] [data-field=change]")
+        expected = change_text(r["people_reached_unique"], earlier[code]["people_reached_unique"])
+        assert cell.inner_text() == expected, code
+
+
+def test_sudan_page_answers_reached_of_targeted_of_in_need(tab: Any, demo: Demo) -> None:
+    t = tab()
+    t.sign_in("demo-hq", "/dashboard/country?country=SDN&year=2024")
+    [total] = api(demo, "demo-hq", "/totals", country="SDN", year=2024)["rows"]
+    assert total["people_in_need"] == 24_786_370  # the real HNO's intersectoral figure
+    assert t.figure("#kpi-in-need") == total["people_in_need"]
+    coverage = t.page.locator("#kpi-coverage")
+    assert float(coverage.get_attribute("data-value") or "") == total["coverage"]
+    assert coverage.inner_text() == percent(total["coverage"], 2)
+    assert t.figure("#kpi-targeted") == total["people_targeted_unique"]
+    assert t.page.locator("#kpi-change").inner_text() == "no figures for 2023"
+    # per sector: reached, targeted, in need and coverage, then the people (unique)
+    by_sector = api(demo, "demo-hq", "/totals", country="SDN", year=2024, group_by="sector")
+    for r in by_sector["rows"]:
+        row = t.page.locator(f"#table-needs tr[data-sector={r['sector']}]")
+        assert (
+            int(row.locator("[data-field=people_reached]").get_attribute("data-value") or "")
+            == r["people_reached"]
+        )
+        assert (
+            int(row.locator("[data-field=people_targeted]").get_attribute("data-value") or "")
+            == r["people_targeted"]
+        )
+        need = row.locator("[data-field=people_in_need]")
+        if r["people_in_need"] is None:  # cash: no need in the overview
+            assert need.inner_text() == "unknown", r["sector"]
+        else:
+            assert int(need.get_attribute("data-value") or "") == r["people_in_need"]
+            assert row.locator("[data-field=coverage]").inner_text() == percent(r["coverage"], 2)
+    assert {r["sector"]: r["people_in_need"] for r in by_sector["rows"]} == {
+        "shelter": 8_554_095,
+        "wash": 18_982_714,
+        "cccm": 3_177_463,
+        "cash": None,
+        "health": 14_735_162,
+    }
+    unique = t.page.locator("#table-needs tr[data-sector=unique]")
+    assert (
+        int(unique.locator("[data-field=people_in_need]").get_attribute("data-value") or "")
+        == total["people_in_need"]
+    )
+    split = {f: t.figure(f"#table-sexage td[data-field={f}]") for f in SEX_AGE}
+    assert split == {f: total[f] for f in SEX_AGE}
+    assert sum(split.values()) == total["people_reached"]
+    t.shot("country-sudan-2024-figures")
+
+    # Chad has no needs overview loaded: unknown, never 0.
+    t.choose("country", "TCD")
+    assert t.page.locator("#kpi-in-need").inner_text() == "unknown"
+    assert t.page.locator("#kpi-coverage").inner_text() == "unknown"
 
 
 def test_countries_page_without_a_country_offers_them(tab: Any, demo: Demo) -> None:

@@ -54,7 +54,7 @@ export function knownCell(value, field) {
 export function coverageCell(ratio) {
   return ratio === null || ratio === undefined
     ? el("td", { class: "num muted", dataset: { field: "coverage", value: "" } }, t("figures.unknown"))
-    : el("td", { class: "num", dataset: { field: "coverage", value: ratio } }, fmtPercent(ratio, 1));
+    : el("td", { class: "num", dataset: { field: "coverage", value: ratio } }, fmtPercent(ratio, 2));
 }
 
 /** The change of the unique estimate from the year before: null when that year has no
@@ -178,5 +178,5 @@ export function knownKpi(label, value, id, percent = false) {
     return el("div", { class: "kpi" }, el("span", { class: "label" }, label), el("strong", { class: "value muted", id, dataset: { value: "" } }, t("figures.unknown")));
   }
   if (!percent) return kpi(label, value, id);
-  return el("div", { class: "kpi" }, el("span", { class: "label" }, label), el("strong", { class: "value", id, dataset: { value } }, fmtPercent(value, 1)));
+  return el("div", { class: "kpi" }, el("span", { class: "label" }, label), el("strong", { class: "value", id, dataset: { value } }, fmtPercent(value, 2)));
 }
