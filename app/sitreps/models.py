@@ -84,24 +84,13 @@ class SitrepLine(Base):
     __tablename__ = "sitrep_lines"
     __table_args__ = (
         UniqueConstraint("sitrep_id", "line_key"),
-        # Totals: every figure they sum, behind the filters they use, for live lines only,
-        # so that a country-year or a year is one range scan of this index (index-only on
-        # PostgreSQL once vacuumed; covering on SQLite, which wants the predicate's column
-        # in the index too).
+        # A year's live lines, within a country: the double-counting report, line exports
+        # by year, and the recount and rebuild of the totals summaries (which totals read
+        # instead of the lines).
         Index(
-            "ix_sitrep_lines_totals",
+            "ix_sitrep_lines_year",
             "year",
             "country",
-            "sector",
-            "division",
-            "phase",
-            "crisis_id",
-            "admin1",
-            "admin2",
-            "people_reached_new",
-            "people_reached",
-            "people_targeted",
-            "status",
             postgresql_where=LIVE,
             sqlite_where=LIVE,
         ),
