@@ -1,4 +1,11 @@
 # crisis-tracker API. Every command here is also run by .ci/run on a non-editable install.
+
+# The world map's country boundaries (Natural Earth, from the npm package world-atlas).
+FROM node:20-slim AS boundaries
+WORKDIR /build
+COPY app/dashboard/package.json app/dashboard/package-lock.json ./app/dashboard/
+RUN npm ci --prefix app/dashboard
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,6 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /srv/crisis-tracker
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
+COPY --from=boundaries /build/app/dashboard/node_modules ./app/dashboard/node_modules
 COPY migrations ./migrations
 RUN pip install . \
     && useradd --system --uid 10001 --no-create-home tracker \

@@ -2,12 +2,15 @@
 their content types, the Content-Security-Policy, caching, and that nothing comes from
 another host. What the pages show is tested in a real browser (tests/browser/)."""
 
+import json
 import re
 from html.parser import HTMLParser
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
+from app.dashboard import assets
 from tests.factories import assert_problem
 
 PAGES = ["/dashboard/", "/dashboard/country", "/dashboard/completeness", "/dashboard/sign-in"]
@@ -140,6 +143,51 @@ def test_plotly_is_the_bundle_of_the_installed_package(client) -> None:
     etag = response.headers["etag"]
     again = client.get("/dashboard/vendor/plotly.min.js", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
+
+
+def test_world_boundaries_are_natural_earths_keyed_by_alpha3(client, api) -> None:
+    """The map's boundaries: world-atlas's Natural Earth 1:110m countries, each id turned
+    from ISO 3166-1 numeric into the alpha-3 code totals rows carry."""
+    source = resources.files("app.dashboard") / "node_modules" / "world-atlas"
+    shipped = json.loads((source / "countries-110m.json").read_bytes())
+    response = client.get("/dashboard/vendor/world_110m.json", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-encoding"] == "gzip"
+    assert "max-age" in response.headers["cache-control"]
+    topology = response.json()
+    assert topology["type"] == "Topology" and set(topology["objects"]) == {"countries", "land"}
+    # The shapes are the package's own, untouched.
+    assert topology["arcs"] == shipped["arcs"] and topology["transform"] == shipped["transform"]
+    served = topology["objects"]["countries"]["geometries"]
+    original = shipped["objects"]["countries"]["geometries"]
+    assert [g["arcs"] for g in served] == [g["arcs"] for g in original]
+    ids = {g["properties"]["name"]: g.get("id") for g in served}
+    assert ids["Sudan"] == "SDN" and ids["Afghanistan"] == "AFG" and ids["Chad"] == "TCD"
+    assert ids["Haiti"] == "HTI" and ids["Norway"] == "NOR" and ids["Fiji"] == "FJI"
+    # Boundaries without a code of the country table keep their shape and have no id.
+    assert {name for name, code in ids.items() if code is None} == {
+        "Kosovo",
+        "N. Cyprus",
+        "Somaliland",
+    }
+    known = {c["code"] for c in api("hq").get("/api/v1/countries").json()}
+    assert {code for code in ids.values() if code} <= known
+    assert len(served) == 177
+    again = client.get(
+        "/dashboard/vendor/world_110m.json", headers={"If-None-Match": response.headers["etag"]}
+    )
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_world_boundaries_not_installed_say_how_to_install_them(client, monkeypatch) -> None:
+    monkeypatch.setattr(assets, "_boundaries", lambda: Path("/nonexistent/countries-110m.json"))
+    assets.world.cache_clear()
+    try:
+        body = assert_problem(client.get("/dashboard/vendor/world_110m.json"), 404)
+    finally:
+        assets.world.cache_clear()
+    assert "npm ci --prefix app/dashboard" in body["detail"]
 
 
 def test_plain_and_gzip_answers_hold_the_same_bytes(client) -> None:

@@ -2,7 +2,10 @@
 
 Pages, styles and scripts ship in ``static/`` inside the package; the charting library is
 the plotly.js bundle inside the installed ``plotly`` Python package, so nothing is copied
-into this repository and nothing is fetched from the internet. The sitrep form's service
+into this repository and nothing is fetched from the internet. The world map's country
+boundaries are Natural Earth's (public domain), as the ``world-atlas`` npm package ships
+them: ``npm ci --prefix app/dashboard`` puts it in ``node_modules/`` beside this module,
+and a wheel built after that carries the one file used. The sitrep form's service
 worker (``sw.js``, beside this module) is served with the list of the files it keeps for
 offline use and their ETags, so that every release that changes one of them installs a new
 worker and replaces the old copies.
@@ -20,6 +23,7 @@ from importlib.metadata import version
 from importlib.resources.abc import Traversable
 
 from app.errors import NotFound
+from app.reference import service as reference
 
 # Pages by the path they are served at, below /dashboard/.
 PAGES = {
@@ -41,6 +45,7 @@ MEDIA_TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".webmanifest": "application/manifest+json",
+    ".json": "application/json",
 }
 # What a page or a module of static/ loads from static/: <script src>, <link href>, and
 # ES module imports (static and dynamic) of a sibling file.
@@ -128,3 +133,35 @@ def plotly() -> Asset:
     bundle = resources.files("plotly") / "package_data" / "plotly.min.js"
     asset = _asset(bundle.read_bytes(), "plotly.min.js")
     return Asset(asset.body, asset.gzipped, asset.media_type, f'"plotly-{version("plotly")}"')
+
+
+# Natural Earth's 1:110m countries, under the name plotly.js asks its topojsonURL for
+# (scope "world", resolution 110).
+WORLD = "world_110m.json"
+
+
+def _boundaries() -> Traversable:
+    return resources.files("app.dashboard") / "node_modules" / "world-atlas" / "countries-110m.json"
+
+
+@lru_cache
+def world() -> Asset:
+    """Natural Earth's country boundaries (TopoJSON, objects ``countries`` and ``land``),
+    each country's id turned from its ISO 3166-1 numeric code into the alpha-3 code the API
+    uses, so that plotly.js's choropleth finds a country by the code a totals row carries.
+    A boundary with no code of the country table (Kosovo, N. Cyprus, Somaliland) keeps its
+    shape and loses its id: it is drawn as land and never coloured."""
+    source = _boundaries()
+    if not source.is_file():
+        raise NotFound(
+            "The world map's country boundaries are not installed on this server: run "
+            "`npm ci --prefix app/dashboard` in the service's source folder, then install "
+            "or restart it (README, Quick start)."
+        )
+    topology = json.loads(source.read_bytes())
+    alpha3 = {c.m49: c.code for c in reference.countries().values() if c.m49 is not None}
+    for geometry in topology["objects"]["countries"]["geometries"]:
+        code = alpha3.get(int(geometry.pop("id"))) if "id" in geometry else None
+        if code is not None:
+            geometry["id"] = code
+    return _asset(json.dumps(topology, separators=(",", ":")).encode(), WORLD)

@@ -1,5 +1,5 @@
-"""Serves the dashboard: its pages, their scripts and styles, plotly.js, and the sitrep
-form's service worker.
+"""Serves the dashboard: its pages, their scripts and styles, plotly.js, the world map's
+country boundaries, and the sitrep form's service worker.
 
 The pages hold no data and need no token; their scripts call the JSON API with the token
 the user signed in with (kept in the browser's sessionStorage, sent as a Bearer header).
@@ -115,3 +115,9 @@ def static_file(name: str, request: Request) -> Response:
 def plotly_bundle(request: Request) -> Response:
     # Named by its version in the ETag; a day's caching spares 4.8 MB on every page.
     return _respond(request, assets.plotly(), cache_control="public, max-age=86400")
+
+
+@router.api_route(f"/vendor/{assets.WORLD}", methods=["GET", "HEAD"])
+def world_boundaries(request: Request) -> Response:
+    # plotly.js fetches it (config topojsonURL: /dashboard/vendor/) for the overview's map.
+    return _respond(request, assets.world(), cache_control="public, max-age=86400")

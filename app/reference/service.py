@@ -74,6 +74,9 @@ class Country:
     code: str
     name: str
     region: str | None
+    # UN M49 (ISO 3166-1 numeric) code, which boundary files such as Natural Earth's key
+    # their countries by; None for the few entries that have none.
+    m49: int | None
     # OCHA's short names in French and Spanish, by language code (the taxonomy's columns).
     names: dict[str, str]
 
@@ -99,6 +102,7 @@ def countries() -> dict[str, Country]:
                 code=row["ISO 3166-1 Alpha 3-Codes"].strip(),
                 name=row["Preferred Term"].strip(),
                 region=row["Region Name"].strip() or None,
+                m49=int(row["m49 numerical code"]) if row["m49 numerical code"].strip() else None,
                 names={
                     code: row[column].strip()
                     for code, column in (("fr", "French Short"), ("es", "Spanish Short"))

@@ -333,10 +333,11 @@ def _write(session: Session, *, removed: list[Counted], added: list[Counted]) ->
         return
     connection = session.connection()
     changes = orjson.dumps([[-1, *line] for line in removed] + [[1, *line] for line in added])
+    given = {"changes": changes.decode()}
     for compiled, after_removal in _write_statements(connection.dialect):
         if after_removal and not removed:
             continue
-        parameters = compiled.construct_params({"changes": changes.decode()}) or {}
+        parameters = compiled.construct_params(given) or {}
         if compiled.positiontup is not None:
             connection.exec_driver_sql(
                 compiled.string, tuple(parameters[name] for name in compiled.positiontup)

@@ -346,6 +346,64 @@ def test_overview_answers_reached_of_targeted_of_in_need_and_against_last_year(
         assert cell.inner_text() == expected, code
 
 
+# Each drawn country of the map: its code, its value and its fill, as plotly.js bound them.
+MAP_LOCATIONS = """() => [...document.querySelectorAll('#chart-map path.choroplethlocation')]
+  .map((p) => [p.__data__.loc, p.__data__.z, getComputedStyle(p).fill])"""
+
+
+@pytest.mark.parametrize("viewport", VIEWPORT_NAMES)
+def test_overview_maps_the_years_reach_by_country(tab: Any, demo: Demo, viewport: str) -> None:
+    t = tab(viewport)
+    t.sign_in("demo-hq")
+    t.choose("year", "2024")
+    rows = api(demo, "demo-hq", "/totals", year=2024)["rows"]
+    reach = {r["country"]: r["people_reached_unique"] for r in rows}
+    node = t.page.locator("#chart-map")
+    assert json.loads(node.get_attribute("data-values") or "") == reach
+    # One shape per country with figures, each coloured by its reach, the largest darkest.
+    drawn = t.page.evaluate(MAP_LOCATIONS)
+    assert {code: z for code, z, _ in drawn} == reach
+    assert len(drawn) == len(reach) >= 5
+    fills = {code: fill for code, _, fill in drawn}
+    assert fills[max(reach, key=lambda c: reach[c])] == "rgb(0, 51, 160)"
+    assert len(set(fills.values())) > 1
+    # The land of the other countries is drawn too: the boundaries came from this service,
+    # and nothing from another host.
+    loaded = t.page.evaluate("() => performance.getEntriesByType('resource').map((e) => e.name)")
+    assert f"{demo.url}/dashboard/vendor/world_110m.json" in loaded
+    assert all(name.startswith(demo.url) for name in loaded), loaded
+    assert node.locator("path.choroplethlocation").count() == len(reach)
+    assert node.locator(".layer.land path").count() == 1
+    assert "Sudan" in (node.get_attribute("aria-label") or "")
+    t.shot("overview-map")
+    # 2025: the map follows the year.
+    t.choose("year", "2025")
+    later = {
+        r["country"]: r["people_reached_unique"]
+        for r in api(demo, "demo-hq", "/totals", year=2025)["rows"]
+    }
+    assert {code: z for code, z, _ in t.page.evaluate(MAP_LOCATIONS)} == later
+
+
+def test_map_without_boundaries_says_so_and_keeps_the_table(tab: Any, demo: Demo) -> None:
+    t = tab()
+    t.page.route(
+        "**/dashboard/vendor/world_110m.json",
+        lambda route: route.fulfill(status=404, content_type="application/problem+json", body="{}"),
+    )
+    t.sign_in("demo-hq", "/dashboard/?year=2024")
+    node = t.page.locator("#chart-map")
+    assert node.get_attribute("data-unavailable") == "true"
+    assert node.inner_text().startswith("The map's country boundaries are not installed")
+    rows = api(demo, "demo-hq", "/totals", year=2024)["rows"]
+    assert t.page.locator("#table-countries tbody tr").count() == len(rows)
+    # The browser and plotly.js log the 404 they were given; nothing else may go wrong.
+    assert t.errors and all("404" in e or "could not find topojson" in e for e in t.errors), (
+        t.errors
+    )
+    t.errors.clear()
+
+
 def test_sudan_page_answers_reached_of_targeted_of_in_need(tab: Any, demo: Demo) -> None:
     t = tab()
     t.sign_in("demo-hq", "/dashboard/country?country=SDN&year=2024")
@@ -795,7 +853,7 @@ def test_empty_view_says_there_is_no_data(tab: Any, demo: Demo) -> None:
     assert api(demo, "demo-hq", "/totals", year=2031)["rows"] == []
     t = tab()
     t.sign_in("demo-hq", "/dashboard/?year=2031")
-    for chart in ("countries", "sector", "division", "phase"):
+    for chart in ("map", "countries", "sector", "division", "phase"):
         node = t.page.locator(f"#chart-{chart}")
         assert node.get_attribute("data-empty") == "true", chart
         assert node.inner_text().strip().startswith("No data for this view"), chart

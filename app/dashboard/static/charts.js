@@ -56,21 +56,23 @@ function noData(node) {
   node.dataset.empty = "true";
 }
 
-export function chart(id, traces, layout) {
+/** Draws traces in the element id (or says there is no data); config adds to Plotly's
+ * configuration. Returns Plotly's promise (resolved at once when nothing is drawn). */
+export function chart(id, traces, layout, config) {
   const node = $(id);
-  if (!traces.length || traces.every((tr) => !(tr.x || []).length)) {
+  if (!traces.length || traces.every((tr) => !(tr.x || tr.locations || []).length)) {
     noData(node);
-    return;
+    return Promise.resolve();
   }
   delete node.dataset.empty;
   if (node.querySelector(":scope > p.empty")) node.replaceChildren();
   if (!window.Plotly) {
     node.replaceChildren(el("p", { class: "muted" }, t("chart.unavailable")));
-    return;
+    return Promise.resolve();
   }
   const { decimal, group } = separators();
   const narrow = node.clientWidth < 480;
-  window.Plotly.react(
+  return window.Plotly.react(
     node,
     traces,
     {
@@ -93,6 +95,7 @@ export function chart(id, traces, layout) {
       responsive: true,
       locale: plotlyLocale(),
       modeBarButtonsToRemove: ["select2d", "lasso2d"],
+      ...(config || {}),
     },
   );
 }
@@ -168,4 +171,62 @@ export function yearsAxis() {
     gridcolor: GRID,
     title: { text: label(t("chart.peopleReached")), standoff: 8 },
   };
+}
+
+/** A world map of values by country (ISO 3166-1 alpha-3 codes), shaded from light to dark
+ * blue; names(code) labels the tooltips. The boundaries are Natural Earth's, served by the
+ * service at /dashboard/vendor/world_110m.json (plotly.js asks its topojsonURL for that
+ * name); where they are not installed, the map says so and the tables still hold the
+ * figures. */
+export function worldMap(id, codes, values, names) {
+  const node = $(id);
+  return chart(
+    id,
+    [
+      {
+        type: "choropleth",
+        locationmode: "ISO-3",
+        locations: codes,
+        z: values,
+        text: codes.map((c) => label(names(c))),
+        customdata: values.map(fmtNumber),
+        hovertemplate: "%{text}: %{customdata}<extra></extra>",
+        colorscale: [
+          [0, "#8db0e6"],
+          [1, COLORS.unique],
+        ],
+        zmin: 0,
+        marker: { line: { color: "#ffffff", width: 0.5 } },
+        colorbar: { thickness: 10, len: 0.8, tickformat: ",d", outlinewidth: 0 },
+      },
+    ],
+    {
+      height: Math.round(Math.min(420, Math.max(200, node.clientWidth * 0.5))),
+      margin: { l: 0, r: 0, t: 0, b: 0 },
+      geo: {
+        scope: "world",
+        resolution: 110,
+        // The inhabited world, whatever the countries with figures: Antarctica and the
+        // far north are left out, so that the rest fills the card.
+        projection: { type: "natural earth", scale: 1.25 },
+        center: { lon: 10, lat: 18 },
+        fitbounds: false,
+        showframe: false,
+        showcoastlines: false,
+        showocean: false,
+        showlakes: false,
+        showrivers: false,
+        showland: true,
+        landcolor: "#e9edf3",
+        showcountries: true,
+        countrycolor: "#ffffff",
+        bgcolor: "rgba(0,0,0,0)",
+      },
+    },
+    { topojsonURL: "/dashboard/vendor/" },
+  ).catch(() => {
+    window.Plotly.purge(node);
+    node.replaceChildren(el("p", { class: "muted empty" }, t("chart.mapUnavailable")));
+    node.dataset.unavailable = "true";
+  });
 }

@@ -2,7 +2,7 @@
 // and the split by sector, division and MCOF phase of one year.
 
 import { get } from "./api.js";
-import { COLORS, SECTOR_COLORS, hbar, yearsChart } from "./charts.js";
+import { COLORS, SECTOR_COLORS, hbar, worldMap, yearsChart } from "./charts.js";
 import { $, el, figure, fill } from "./dom.js";
 import { downloadButtons } from "./downloads.js";
 import { filterBar, scopeFields, yearOptions } from "./filter-bar.js";
@@ -40,7 +40,7 @@ startPage("overview", async (f, user) => {
   ]);
 
   if (!years.length) {
-    ["downloads", "kpis", "table-years", "table-countries", "chart-years", "chart-countries", "chart-sector", "chart-division", "chart-phase", "sexage"].forEach((id) => fill(id));
+    ["downloads", "kpis", "table-years", "table-countries", "chart-years", "chart-map", "chart-countries", "chart-sector", "chart-division", "chart-phase", "sexage"].forEach((id) => fill(id));
     throw new Error(t("overview.empty"));
   }
 
@@ -80,6 +80,23 @@ startPage("overview", async (f, user) => {
   countries.sort((a, b) => b.people_reached_unique - a.people_reached_unique);
   const countryName = (code) => nameOf(ref, "countries", code);
   fill("countries-title", t("overview.countriesOfYear", { year }));
+  // the year's reach (unique) on a world map, as the countries table gives it
+  fill("map-title", t("overview.mapOfYear", { year }));
+  const map = $("chart-map");
+  map.dataset.values = JSON.stringify(Object.fromEntries(countries.map((r) => [r.country, r.people_reached_unique])));
+  map.setAttribute(
+    "aria-label",
+    t("overview.mapLabel", {
+      year,
+      list: countries.map((r) => `${countryName(r.country)} ${fmtNumber(r.people_reached_unique)}`).join(", "),
+    }),
+  );
+  const mapDrawn = worldMap(
+    "chart-map",
+    countries.map((r) => r.country),
+    countries.map((r) => r.people_reached_unique),
+    countryName,
+  );
   hbar("chart-countries", countries.map((r) => countryName(r.country)), [
     [t("reached.unique"), countries.map((r) => r.people_reached_unique), COLORS.unique],
     [t("reached.sum"), countries.map((r) => r.people_reached), COLORS.sum],
@@ -141,4 +158,5 @@ startPage("overview", async (f, user) => {
   split(bySector.rows, "sector", "sectors");
   split(byDivision.rows, "division", "divisions");
   split(byPhase.rows, "phase", "phases");
+  await mapDrawn;
 });

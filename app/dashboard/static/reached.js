@@ -43,17 +43,19 @@ export function sumBy(rows, key) {
   return sums;
 }
 
+const unknown = (value) => value === null || value === undefined;
+/** The cell of a figure the API does not know: "unknown", never 0. */
+const unknownCell = (field) => el("td", { class: "num muted", dataset: { field, value: "" } }, t("figures.unknown"));
+
 /** A cell of a figure the API may not know (null): "unknown", never 0. */
 export function knownCell(value, field) {
-  return value === null || value === undefined
-    ? el("td", { class: "num muted", dataset: { field, value: "" } }, t("figures.unknown"))
-    : figure("td", value, { class: "num", dataset: { field } });
+  return unknown(value) ? unknownCell(field) : figure("td", value, { class: "num", dataset: { field } });
 }
 
 /** A coverage cell: the API's ratio as a percentage, or "unknown". */
 export function coverageCell(ratio) {
-  return ratio === null || ratio === undefined
-    ? el("td", { class: "num muted", dataset: { field: "coverage", value: "" } }, t("figures.unknown"))
+  return unknown(ratio)
+    ? unknownCell("coverage")
     : el("td", { class: "num", dataset: { field: "coverage", value: ratio } }, fmtPercent(ratio, 2));
 }
 
@@ -81,10 +83,8 @@ export function changeCell(c, previousYear) {
 
 /** A card of the change from the year before. */
 export function changeKpi(year, c) {
-  return el(
-    "div",
-    { class: "kpi" },
-    el("span", { class: "label" }, t("figures.kpiChange", { year: year - 1 })),
+  return card(
+    t("figures.kpiChange", { year: year - 1 }),
     el("strong", { class: c ? "value" : "value muted", id: "kpi-change", dataset: { value: c ? c.delta : "" } }, changeText(c, year - 1)),
   );
 }
@@ -129,14 +129,14 @@ export function explainUnique() {
   );
 }
 
-/** A card: a label (text or nodes, with attributes for the label) and a figure. */
+/** A card: a label (text or nodes, with attributes for the label) over its value (a node). */
+function card(label, value, labelAttrs) {
+  return el("div", { class: "kpi" }, el("span", { class: "label", ...(labelAttrs || {}) }, label), value);
+}
+
+/** A card of a figure: a label (text or nodes, with attributes for the label) and a number. */
 export function kpi(label, value, id, labelAttrs) {
-  return el(
-    "div",
-    { class: "kpi" },
-    el("span", { class: "label", ...(labelAttrs || {}) }, label),
-    figure("strong", value, { class: "value", id }),
-  );
+  return card(label, figure("strong", value, { class: "value", id }), labelAttrs);
 }
 
 /** The two cards every page opens with: the year's unique estimate and by-sector sum. */
@@ -172,11 +172,10 @@ export function reachedHeader(first, more = []) {
   );
 }
 
-/** A card of a figure the API may not know: "unknown" where it is null. */
+/** A card of a figure the API may not know: "unknown" where it is null; a ratio shown as a
+ * percentage when percent is set. */
 export function knownKpi(label, value, id, percent = false) {
-  if (value === null || value === undefined) {
-    return el("div", { class: "kpi" }, el("span", { class: "label" }, label), el("strong", { class: "value muted", id, dataset: { value: "" } }, t("figures.unknown")));
-  }
+  if (unknown(value)) return card(label, el("strong", { class: "value muted", id, dataset: { value: "" } }, t("figures.unknown")));
   if (!percent) return kpi(label, value, id);
-  return el("div", { class: "kpi" }, el("span", { class: "label" }, label), el("strong", { class: "value", id, dataset: { value } }, fmtPercent(value, 2)));
+  return card(label, el("strong", { class: "value", id, dataset: { value } }, fmtPercent(value, 2)));
 }
