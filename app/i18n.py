@@ -121,7 +121,7 @@ def _(message: str, /, **params: Any) -> str:
         return translated.format(**params)
     except (KeyError, IndexError, ValueError):
         # A translation that names a placeholder the message does not have: say it in
-        # English rather than fail (tests/test_i18n.py keeps the catalogs from doing so).
+        # English rather than fail (tests/http/test_i18n.py keeps the catalogs from doing so).
         return message.format(**params)
 
 

@@ -1370,7 +1370,7 @@ class PostgresTarget:
         self.deferred = [(str(name), str(sql)) for name, sql in cur.fetchall()]
         for name, _sql in self.deferred:
             cur.execute(f'DROP INDEX "{name}"')
-        # Foreign keys hold by construction (tests/test_bench_generate.py checks them): their
+        # Foreign keys hold by construction (tests/bench/test_bench_generate.py checks them): their
         # triggers are off for the load when the role may do that (a superuser).
         try:
             with self.connection.transaction():

@@ -168,3 +168,22 @@ def api(client: TestClient) -> Callable[..., Api]:
         return Api(client, make_user(role, **scope))
 
     return as_new_user
+
+
+# One user of each role most tests act as; a module that needs them otherwise (a name of
+# its own, other countries) defines its own under another name, or overrides one with a
+# reason.
+@pytest.fixture
+def field(api: Callable[..., Api]) -> Api:
+    """A field officer for Sudan."""
+    return api("field", countries=["SDN"])
+
+
+@pytest.fixture
+def hq(api: Callable[..., Api]) -> Api:
+    return api("hq")
+
+
+@pytest.fixture
+def admin(api: Callable[..., Api]) -> Api:
+    return api("admin")

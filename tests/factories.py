@@ -127,6 +127,38 @@ def sitrep(
     }
 
 
+def submit(user: Api, body: dict[str, Any]) -> dict[str, Any]:
+    """POSTs a sitrep that must be accepted; its body, with its ETag under "etag"."""
+    response = user.post("/api/v1/sitreps", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    created["etag"] = response.headers["ETag"]
+    return created
+
+
+def current(user: Api, sitrep_id: int) -> dict[str, Any]:
+    """A sitrep as it is now, with its ETag under "etag"."""
+    response = user.get(f"/api/v1/sitreps/{sitrep_id}")
+    assert response.status_code == 200, response.text
+    read: dict[str, Any] = response.json()
+    read["etag"] = response.headers["ETag"]
+    return read
+
+
+def amend(user: Api, s: dict[str, Any], body: dict[str, Any]) -> Response:
+    """PUTs a new revision of s (as submit or current gave it), If-Match its ETag."""
+    return user.put(f"/api/v1/sitreps/{s['id']}", json=body, headers={"If-Match": s["etag"]})
+
+
+def withdraw(user: Api, s: dict[str, Any], reason: str = "entered twice") -> Response:
+    """DELETEs s as it is now."""
+    return user.delete(
+        f"/api/v1/sitreps/{s['id']}",
+        json={"reason": reason},
+        headers={"If-Match": current(user, s["id"])["etag"]},
+    )
+
+
 def assert_problem(response: Response, status: int) -> dict[str, Any]:
     """The response is an RFC 9457 problem with this status; returns its body."""
     assert response.status_code == status, response.text

@@ -25,7 +25,7 @@ PhaseCode = Literal["preparedness", "response", "recovery"]
 IndicatorValue = Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)]
 
 # The examples of the OpenAPI document: one sitrep of Sudan (p-codes of pcodes.csv), as a
-# field office submits it and as the service answers it; tests/test_openapi.py submits it.
+# field office submits it and as the service answers it; tests/http/test_openapi.py submits it.
 SITREP_EXAMPLE: dict[str, Any] = {
     "country": "SDN",
     "crisis_id": 7,
