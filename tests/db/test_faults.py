@@ -126,7 +126,12 @@ def write_lock_held(engine: Engine) -> bool:
         finally:
             probe.close()
         return False
-    held = scalar(engine, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+    # This database's locks only: the suite's other processes write to databases of their own.
+    held = scalar(
+        engine,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
     return int(held) > 0
 
 

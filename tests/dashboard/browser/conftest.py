@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,9 @@ VIEWPORTS = {
         "has_touch": True,
     },
 }
-_saved: list[Path] = []
+# When this run began: the screenshots written since are this run's, whichever of the
+# suite's processes (pytest-xdist) wrote them.
+_STARTED = time.time()
 
 
 def _unavailable(reason: str) -> None:
@@ -110,13 +113,14 @@ def screenshot(page: Any, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    _saved.append(path)
     print(f"screenshot: {path}")
     return path
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _saved:
+    saved = sorted(SCREENSHOTS.glob("*.png")) if SCREENSHOTS.is_dir() else []
+    saved = [path for path in saved if path.stat().st_mtime >= _STARTED]
+    if saved:
         terminalreporter.section("dashboard screenshots")
-        for path in _saved:
+        for path in saved:
             terminalreporter.write_line(str(path))
