@@ -6,7 +6,7 @@ import { COLORS, SECTOR_COLORS, bar, chart, hbar, yearsAxis, yearsChart } from "
 import { $, el, figure, fill } from "./dom.js";
 import { downloadButtons } from "./downloads.js";
 import { filterBar, scopeFields, yearOptions } from "./filter-bar.js";
-import { fmtDate, fmtList, fmtNumber, t, tCount } from "./i18n.js";
+import { fmtDate, fmtList, fmtNumber, fmtPercent, t, tCount } from "./i18n.js";
 import { errorMessage, startPage } from "./page.js";
 import {
   change,
@@ -91,14 +91,16 @@ startPage("country", async (f, user) => {
   downloadButtons("downloads", { ...base, country, group_by: "sector" }, user);
 
   const yearRange = year ? { period_from: `${year}-01-01`, period_to: `${year}-12-31` } : {};
-  const [bySector, byAdmin1, areas, countryCrises, sitreps] = await Promise.all([
+  const [bySector, byAdmin1, areas, countryCrises, sitreps, doubleCounting] = await Promise.all([
     get("/totals", { ...base, country, group_by: "sector" }),
     get("/totals", { ...base, country, year, group_by: "admin1" }),
     get(`/countries/${country}/admin-areas`),
     get("/crises", { country, limit: 100 }),
     get("/sitreps", { country, crisis_id: f.crisis_id, limit: 10, ...yearRange }),
+    get("/reporting/double-counting", { country, year }),
   ]);
   const areaNames = Object.fromEntries(areas.map((a) => [a.code, a.name]));
+  const adminName = (code) => (code ? areaNames[code] || code : t("country.countryWide"));
   const perYear = new Map(rows.map((r) => [r.year, r]));
   const now = perYear.get(year) || { ...noFigures(), people_in_need: null, coverage: null };
 
@@ -155,6 +157,52 @@ startPage("country", async (f, user) => {
   fill("sexage-title", t("sexAge.title", { year }));
   fill("sexage", sexAgeTable("table-sexage", now));
 
+  // where the year's figure may count the same people twice (DOMAIN.md, "Cumulative
+  // figures"): the API's flagged slots, of every sector and crisis of the year
+  const flagged = doubleCounting.countries.find((c) => c.country === country);
+  const place = (s) => (s.admin2 ? `${areaNames[s.admin2] || s.admin2}, ${adminName(s.admin1)}` : adminName(s.admin1));
+  fill("flags-title", t("flags.title", { year: doubleCounting.year }));
+  fill(
+    "flags-lead",
+    flagged
+      ? t("flags.lead", { reach: fmtNumber(flagged.flagged_reach), share: fmtPercent(flagged.share, 1) })
+      : t("flags.none", { year: doubleCounting.year }),
+  );
+  fill(
+    "table-flags",
+    flagged
+      ? [
+          el(
+            "thead",
+            {},
+            el(
+              "tr",
+              {},
+              [t("filters.sector"), t("filters.division"), t("filters.phase"), t("flags.place")].map((label) => el("th", {}, label)),
+              [t("flags.periods"), t("reached.people"), t("flags.share")].map((label) => el("th", { class: "num" }, label)),
+            ),
+          ),
+          el(
+            "tbody",
+            {},
+            flagged.slots.map((s) =>
+              el(
+                "tr",
+                { dataset: { sector: s.sector, admin1: s.admin1 || "", admin2: s.admin2 || "" } },
+                el("td", {}, nameOf(ref, "sectors", s.sector)),
+                el("td", {}, nameOf(ref, "divisions", s.division)),
+                el("td", {}, nameOf(ref, "phases", s.phase)),
+                el("td", {}, place(s)),
+                figure("td", s.periods, { class: "num", dataset: { field: "periods" } }),
+                figure("td", s.people_reached, { class: "num", dataset: { field: "people_reached" } }),
+                el("td", { class: "num muted", dataset: { field: "share", value: s.share } }, fmtPercent(s.share, 1)),
+              ),
+            ),
+          ),
+        ]
+      : [],
+  );
+
   // per year
   yearsChart("chart-years", perYear);
 
@@ -202,7 +250,6 @@ startPage("country", async (f, user) => {
   // by admin1, for the year
   fill("admin1-title", t("country.byAdmin1", { year }));
   const admin = [...byAdmin1.rows].sort((a, b) => b.people_reached_unique - a.people_reached_unique);
-  const adminName = (code) => (code ? areaNames[code] || code : t("country.countryWide"));
   hbar("chart-admin1", admin.map((r) => adminName(r.admin1)), [
     [t("reached.unique"), admin.map((r) => r.people_reached_unique), COLORS.unique],
     [t("reached.sum"), admin.map((r) => r.people_reached), COLORS.sum],

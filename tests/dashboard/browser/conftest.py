@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -124,3 +125,106 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("dashboard screenshots")
         for path in saved:
             terminalreporter.write_line(str(path))
+
+
+def formatted(value: int, lang: str = "en") -> str:
+    """A whole number as Intl.NumberFormat writes it in the dashboard's languages: en-GB
+    1,234,567; fr-FR 1 234 567 with narrow no-break spaces; es-ES 1.234.567, but 1234 (no
+    separator below 10,000)."""
+    grouped = f"{value:,}"
+    if lang == "fr":
+        return grouped.replace(",", "\u202f")
+    if lang == "es":
+        return str(value) if abs(value) < 10_000 else grouped.replace(",", ".")
+    return grouped
+
+
+class Tab:
+    """A page in a fresh browser context, which records console errors and API calls.
+    `locale` is the browser's language (navigator.language); numbers shown are checked as
+    that language's dashboard writes them."""
+
+    def __init__(
+        self, browser: Any, demo: Demo, device: str, locale: str = "en-US", **options: Any
+    ) -> None:
+        self.demo = demo
+        self.viewport = device
+        self.lang = locale[:2]
+        self.context = browser.new_context(**{**VIEWPORTS[device], **options}, locale=locale)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.api_calls: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(
+            "request",
+            lambda r: self.api_calls.append(r.url) if "/api/v1/" in r.url else None,
+        )
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.demo.url + path)
+
+    def sign_in(
+        self, user: str, next_path: str = "/dashboard/", state: str = "true", shot: bool = False
+    ) -> None:
+        self.goto(next_path)
+        # Without a token every page sends the user to sign in, and back afterwards.
+        self.page.wait_for_url("**/dashboard/sign-in?next=*")
+        if shot:
+            self.shot("sign-in")
+        self.page.fill("#token", self.demo.tokens[user])
+        self.page.click("#sign-in button[type=submit]")
+        self.page.wait_for_url(f"**{next_path}")
+        self.loaded(state)
+
+    def loaded(self, state: str = "true") -> None:
+        self.page.wait_for_selector(f'body[data-loaded="{state}"]', timeout=20_000)
+
+    def choose(self, name: str, value: str) -> None:
+        """Changes a filter as a user does, and waits for the numbers to follow."""
+        self.page.select_option(f"#filter-{name}", value)
+        self.loaded()
+
+    def query(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlparse(self.page.url).query).items()}
+
+    def figure(self, selector: str) -> int:
+        """A number as shown: its text, formatted, must say the same as its data-value."""
+        node = self.page.locator(selector)
+        value = int(node.get_attribute("data-value") or "")
+        assert node.inner_text().strip() == formatted(value, self.lang), selector
+        return value
+
+    def figures(self, rows: str, key: str, cell: str) -> dict[str, int]:
+        """{row's data-<key>: the figure in its cell} for every row matched."""
+        result = {}
+        for row in self.page.locator(rows).all():
+            node = row.locator(cell)
+            value = int(node.get_attribute("data-value") or "")
+            assert node.inner_text().strip() == formatted(value, self.lang)
+            result[row.get_attribute(f"data-{key}") or ""] = value
+        return result
+
+    def shot(self, name: str) -> None:
+        screenshot(self.page, f"{name}-{self.viewport}")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tab(browser: Any, demo: Demo, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """tab(device, **options) opens a tab (device names one of VIEWPORTS; options go to
+    the browser context); at the end, no page may have logged an error (a blocked script
+    or style, a failed request, an exception)."""
+    tabs: list[Tab] = []
+
+    def open_tab(device: str = "desktop", **options: Any) -> Tab:
+        tabs.append(Tab(browser, demo, device, **options))
+        return tabs[-1]
+
+    yield open_tab
+    for t in tabs:
+        t.close()
+    for t in tabs:
+        assert t.errors == [], t.errors
