@@ -100,6 +100,14 @@ export function chart(id, traces, layout, config) {
   );
 }
 
+/** Gives the chart id its figures as data ({code: value} in data-values) and as words
+ * (its aria-label), for tests and screen readers. */
+export function describe(id, values, label) {
+  const node = $(id);
+  node.dataset.values = JSON.stringify(values);
+  node.setAttribute("aria-label", label);
+}
+
 /** A bar series: name (the legend's), categories x, values y. */
 export function bar(name, x, y, color) {
   return {

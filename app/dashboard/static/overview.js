@@ -2,8 +2,8 @@
 // and the split by sector, division and MCOF phase of one year.
 
 import { get } from "./api.js";
-import { COLORS, SECTOR_COLORS, hbar, worldMap, yearsChart } from "./charts.js";
-import { $, el, figure, fill } from "./dom.js";
+import { COLORS, SECTOR_COLORS, describe, hbar, worldMap, yearsChart } from "./charts.js";
+import { el, figure, fill } from "./dom.js";
 import { downloadButtons } from "./downloads.js";
 import { filterBar, scopeFields, yearOptions } from "./filter-bar.js";
 import { fmtNumber, t } from "./i18n.js";
@@ -82,10 +82,9 @@ startPage("overview", async (f, user) => {
   fill("countries-title", t("overview.countriesOfYear", { year }));
   // the year's reach (unique) on a world map, as the countries table gives it
   fill("map-title", t("overview.mapOfYear", { year }));
-  const map = $("chart-map");
-  map.dataset.values = JSON.stringify(Object.fromEntries(countries.map((r) => [r.country, r.people_reached_unique])));
-  map.setAttribute(
-    "aria-label",
+  describe(
+    "chart-map",
+    Object.fromEntries(countries.map((r) => [r.country, r.people_reached_unique])),
     t("overview.mapLabel", {
       year,
       list: countries.map((r) => `${countryName(r.country)} ${fmtNumber(r.people_reached_unique)}`).join(", "),
@@ -146,10 +145,9 @@ startPage("overview", async (f, user) => {
             [t("reached.sum"), codes.map((c) => value(c, "people_reached")), COLORS.sum],
           ],
     );
-    const node = $(id);
-    node.dataset.values = JSON.stringify(Object.fromEntries(codes.map((c) => [c, value(c, "people_reached")])));
-    node.setAttribute(
-      "aria-label",
+    describe(
+      id,
+      Object.fromEntries(codes.map((c) => [c, value(c, "people_reached")])),
       t(`overview.byLabel.${key}`, {
         list: codes.map((c) => `${nameOf(ref, list, c)} ${fmtNumber(value(c, "people_reached"))}`).join(", "),
       }),

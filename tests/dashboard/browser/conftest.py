@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pytest
 
 from tests.servers import ROOT, Server, cli_command, running
@@ -228,3 +229,15 @@ def tab(browser: Any, demo: Demo, request: pytest.FixtureRequest) -> Iterator[An
         t.close()
     for t in tabs:
         assert t.errors == [], t.errors
+
+
+def api(demo: Demo, user: str, path: str, **params: Any) -> Any:
+    """GET path of the demo's API as user (a demo user's name); the JSON of its 200."""
+    response = httpx.get(
+        f"{demo.url}/api/v1{path}",
+        params={k: v for k, v in params.items() if v is not None},
+        headers={"Authorization": f"Bearer {demo.tokens[user]}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()

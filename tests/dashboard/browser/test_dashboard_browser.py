@@ -16,24 +16,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
 import openpyxl
 import pytest
 
-from tests.dashboard.browser.conftest import VIEWPORTS, Demo, Tab, formatted
+from tests.dashboard.browser.conftest import VIEWPORTS, Demo, Tab, api, formatted
 
 VIEWPORT_NAMES = list(VIEWPORTS)
-
-
-def api(demo: Demo, user: str, path: str, **params: Any) -> Any:
-    response = httpx.get(
-        f"{demo.url}/api/v1{path}",
-        params={k: v for k, v in params.items() if v is not None},
-        headers={"Authorization": f"Bearer {demo.tokens[user]}"},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def summed(rows: list[dict[str, Any]], key: str, field: str) -> dict[Any, int]:
