@@ -147,18 +147,34 @@ def make_engine(url: str, *, create: bool = False) -> Engine:
     )
     # Instead of pool_pre_ping, whose ping has no deadline: on a server that stopped
     # answering (frozen, or a partition the kernel still acknowledges) it waited forever.
+    event.listen(engine, "connect", _unpinged)
     event.listen(engine, "checkout", _ping_within(settings.database_timeout / 2))
     if settings.database_pgbouncer:
         event.listen(engine, "begin", _set_deadlines(deadlines))
     return engine
 
 
+_UNPINGED = "unpinged"
+
+
+def _unpinged(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_UNPINGED] = True
+
+
 def _ping_within(deadline: float) -> Any:
     """A check of each pooled connection as it is taken, which gives up after ``deadline``
     seconds: the pool then replaces the connection, and a new one fails within
-    TRACKER_DATABASE_TIMEOUT if the server is still not answering (a 503)."""
+    TRACKER_DATABASE_TIMEOUT if the server is still not answering (a 503).
 
-    def ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    A connection just opened is not pinged: connecting proved the server answers. This
+    matters behind PgBouncer, where a ping waits for a free server connection like any
+    query: under load it can outlast the deadline, and the pool, after a second failed
+    ping on the replacement, would give up with an error that is not a database error
+    (a 500). The replacement instead waits in PgBouncer's queue like any query."""
+
+    def ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop(_UNPINGED, False):
+            return
         pgconn = dbapi_connection.pgconn
         end = time.monotonic() + deadline
         try:

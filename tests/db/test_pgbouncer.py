@@ -9,6 +9,8 @@ TRACKER_DATABASE_PGBOUNCER=1 there.
 """
 
 import os
+import threading
+import time
 
 import psycopg
 import pytest
@@ -79,4 +81,39 @@ def test_the_deadlines_hold_in_every_transaction_and_leave_the_server_connection
         other.close()
 
 
+def test_a_queue_at_pgbouncer_is_a_wait_not_an_error(migrated: str, database_url: str) -> None:
+    """Behind PgBouncer a pooled connection's ping (app.db) waits for a free server
+    connection like any query. With every server connection busy for longer than two ping
+    deadlines, the pool used to give up on the replacement too, with an error that is not
+    a database error (a 500 under CI's concurrent writers). A connection just opened is not
+    pinged, so the request waits in PgBouncer's queue and is answered."""
+    from app.db import get_engine
+
+    engine = get_engine()
+    with engine.connect() as connection:  # one pooled connection, past its first checkout
+        assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+    busy = threading.Barrier(POOL_SIZE + 1)
+
+    def hold_a_server_connection() -> None:
+        with psycopg.connect(_libpq(database_url), autocommit=True) as other:
+            busy.wait()
+            other.execute("SELECT pg_sleep(3)")
+
+    holders = [threading.Thread(target=hold_a_server_connection) for _ in range(POOL_SIZE)]
+    for holder in holders:
+        holder.start()
+    busy.wait()
+    time.sleep(0.3)  # the sleeps have taken every server connection of the database
+    started = time.monotonic()
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT 2").scalar() == 2
+    finally:
+        for holder in holders:
+            holder.join()
+    # It waited for a server connection to come free (the sleeps end about 2.7 s later).
+    assert time.monotonic() - started > 2
+
+
+POOL_SIZE = 4  # tests.pgservers.pgbouncer's default_pool_size
 DEADLINES = ("statement_timeout", "lock_timeout")
