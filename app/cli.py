@@ -177,7 +177,7 @@ def serve(
     flight finish, for up to TRACKER_SHUTDOWN_TIMEOUT seconds."""
     import uvicorn
 
-    from app import logs, metrics
+    from app.http import logs, metrics
 
     settings = get_settings()
     # A database that does not answer yet may come up later (/readyz says when); one that

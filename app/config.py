@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     # Database connections of each server process: pool_size kept open, up to
     # pool_max_overflow more under load. As many API requests are at work at once in a
     # process; the others wait their turn, up to pool_timeout seconds, then get a 503 that
-    # says the service is busy (app.admission). One caller holds at most
+    # says the service is busy (app.http.admission). One caller holds at most
     # max_requests_per_caller of the places (default: half of them).
     pool_size: int = Field(default=5, ge=1)
     pool_max_overflow: int = Field(default=10, ge=0)
@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Requests per minute per user (whichever of its tokens it sends; per client address
     # without a valid token), on average; 0 turns the limit off. Bursts of up to
-    # rate_limit_burst requests pass at once (app.limits says how both are counted).
+    # rate_limit_burst requests pass at once (app.http.limits says how both are counted).
     rate_limit_per_minute: int = Field(default=600, ge=0)
     rate_limit_burst: int = Field(default=60, ge=1)
     # A Redis server (redis://host:6379/0) where the rate limit is counted, so that it holds

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 import psycopg
 from alembic.config import Config
-from fastapi import Depends, Query, Request
-from fastapi import Path as PathParam
+from fastapi import Depends, Request
 from sqlalchemy import (
     JSON,
     Connection,
@@ -45,8 +44,6 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Primary keys are 32-bit integers; a larger id from a client cannot exist, and passing it to
 # the database driver would fail, so ids are bounded where they enter.
 MAX_ID = 2_147_483_647
-PathId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
-QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 # JSON documents: JSONB on PostgreSQL.

@@ -27,7 +27,7 @@ from app.crises.schemas import CrisisCreate
 from app.imports.sheets import Upload
 from app.needs import service as needs
 from app.needs.schemas import NeedsOptions
-from app.reference import service as reference
+from app.reference import catalog as reference
 from app.sitreps import service as sitreps
 from app.sitreps.schemas import Disaggregation, LineIn, SitrepCreate
 

@@ -9,34 +9,32 @@ from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
-from app import metrics
-from app.admission import AdmissionMiddleware
 from app.audit.router import router as audit_router
+from app.auth import service as auth
 from app.auth.router import router as auth_router
 from app.clusters.router import router as clusters_router
 from app.config import get_settings
 from app.crises.router import router as crises_router
 from app.dashboard.router import router as dashboard_router
 from app.db import get_engine
-from app.errors import (
-    UnexpectedErrorMiddleware,
-    install_error_handlers,
-    problem_responses,
-    use_problem_media_type,
-)
 from app.exports.formats import MEDIA_TYPES, Format
 from app.exports.router import router as exports_router
-from app.health import router as health_router
+from app.http import metrics
+from app.http.admission import AdmissionMiddleware
+from app.http.callers import CallerMiddleware, Identify
+from app.http.health import router as health_router
+from app.http.limits import BodySizeLimitMiddleware, RateLimitMiddleware
+from app.http.methods import MethodsMiddleware
+from app.http.parameters import EmptyQueryParametersMiddleware, known_query_parameters
+from app.http.problems import UnexpectedErrorMiddleware, install_error_handlers
+from app.http.requests import RequestIdMiddleware, route_templates
 from app.i18n import LanguageMiddleware
 from app.idempotency.dependencies import Replay, replay_response
 from app.imports.router import router as imports_router
-from app.limits import BodySizeLimitMiddleware, RateLimitMiddleware
-from app.methods import MethodsMiddleware
 from app.needs.router import router as needs_router
-from app.parameters import EmptyQueryParametersMiddleware, known_query_parameters
+from app.openapi import complete, problem_responses
 from app.reference.router import router as reference_router
 from app.reporting.router import router as reporting_router
-from app.requests import RequestIdMiddleware, route_templates
 from app.schema import require_migrated
 from app.sectors.router import router as sectors_router
 from app.sitreps.router import router as sitreps_router
@@ -62,55 +60,13 @@ GZIP_LEVEL = 6
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     metrics.watch_pool(get_engine())  # makes the engine object; connects to nothing yet
-    # Every request admitted at once (app.admission) has a thread when it needs one.
+    # Every request admitted at once (app.http.admission) has a thread when it needs one.
     limiter = anyio.to_thread.current_default_thread_limiter()
     limiter.total_tokens = max(limiter.total_tokens, 2 * get_settings().pool_capacity)
     # Built from the OpenAPI document (a fraction of a second): now, not in a request.
     route_templates(app)
     yield
     metrics.process_exit()
-
-
-def _allows_null(schema: dict[str, Any]) -> bool:
-    return schema.get("type") == "null" or any(
-        branch.get("type") == "null" for branch in schema.get("anyOf", [])
-    )
-
-
-def _restore_nulls(openapi: dict[str, Any], schema: dict[str, Any], value: Any) -> None:
-    """Puts back the nulls of required fields in ``value``, an example of ``schema``."""
-    while "$ref" in schema:
-        schema = openapi["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    for branch in schema.get("anyOf", []):
-        _restore_nulls(openapi, branch, value)
-    if isinstance(value, list) and "items" in schema:
-        for item in value:
-            _restore_nulls(openapi, schema["items"], item)
-    elif isinstance(value, dict) and schema.get("type") == "object":
-        properties = schema.get("properties", {})
-        for name in schema.get("required", []):
-            if name not in value and _allows_null(properties.get(name, {})):
-                value[name] = None
-        for name, member in value.items():
-            if name in properties:
-                _restore_nulls(openapi, properties[name], member)
-
-
-def restore_example_nulls(openapi: dict[str, Any]) -> None:
-    """FastAPI writes the document without any null (``exclude_none``), examples included,
-    which leaves them without the required fields whose value is null (a line's admin2):
-    put those back, so that every example is valid against its schema."""
-    for schema in openapi.get("components", {}).get("schemas", {}).values():
-        for example in schema.get("examples", []):
-            _restore_nulls(openapi, schema, example)
-    for operations in openapi.get("paths", {}).values():
-        for operation in operations.values():
-            contents = [operation.get("requestBody", {}).get("content", {})]
-            contents += [r.get("content", {}) for r in operation.get("responses", {}).values()]
-            for media in (m for content in contents for m in content.values()):
-                examples = [e["value"] for e in media.get("examples", {}).values()]
-                for example in [media["example"]] if "example" in media else examples:
-                    _restore_nulls(openapi, media.get("schema", {}), example)
 
 
 def _home() -> RedirectResponse:
@@ -181,6 +137,13 @@ def create_app() -> FastAPI:
             redis_url=settings.redis_url,
             key_prefix=settings.redis_key_prefix,
         )
+    # Who calls, for the rate limit and for a 401 before a 422 (app.http.callers).
+    app.add_middleware(
+        CallerMiddleware,
+        identify=Identify(
+            key=auth.token_key, cached=auth.cached_user_id, look_up=auth.look_up_user_id
+        ),
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(EmptyQueryParametersMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
@@ -195,8 +158,7 @@ def create_app() -> FastAPI:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = generate_openapi()
-            use_problem_media_type(document)
-            restore_example_nulls(document)
+            complete(document)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
+from sqlalchemy import Select, SQLColumnExpression
 
 from app.config import get_settings
 from app.db import MAX_ID
@@ -18,6 +19,7 @@ from app.i18n import _
 
 T = TypeVar("T")
 R = TypeVar("R")
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
 
 
 class Page(BaseModel, Generic[T]):
@@ -34,13 +36,29 @@ def page_example(item: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
 
 
 def keyset_page(
-    fetched: Sequence[R], *, limit: int, kind: str, key: Callable[[R], Sequence[Any]]
+    query: Q,
+    fetch: Callable[[Q], Sequence[R]],
+    *,
+    column: SQLColumnExpression[int],
+    key: Callable[[R], int],
+    kind: str,
+    cursor: str | None,
+    limit: int,
+    descending: bool = True,
 ) -> tuple[Sequence[R], str | None]:
-    """Cuts rows fetched with ``limit + 1`` to a page: the page's rows, and the cursor of
-    the next page (``key`` of the last row) when there is one."""
+    """One page of ``query`` in the order of ``column`` (a row id, or another whole number
+    unique within the query), from after ``cursor``: the page's rows, as ``fetch`` returns
+    them, and the cursor of the next page (``key`` of the page's last row) when there is one.
+    The endpoint's ``kind`` goes into its cursors, so that one endpoint's cursor is refused
+    by another."""
+    query = query.order_by(column.desc() if descending else column.asc())
+    if cursor is not None:
+        (after,) = decode_cursor(kind, cursor, types=(ROW_ID,))
+        query = query.where(column < after if descending else column > after)
+    fetched = fetch(query.limit(limit + 1))
     page = fetched[:limit]
     more = len(fetched) > limit
-    return page, encode_cursor(kind, key(page[-1])) if more else None
+    return page, encode_cursor(kind, [key(page[-1])]) if more else None
 
 
 def encode_cursor(kind: str, key: Sequence[Any]) -> str:

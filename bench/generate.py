@@ -53,8 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.reference import service as reference  # noqa: E402
-from app.sectors.service import SECTORS  # noqa: E402
+from app.reference import catalog as reference  # noqa: E402
+from app.sectors.catalog import SECTORS  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 OUT_DIR = ROOT / "bench" / "out"

@@ -57,7 +57,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from app.reference import service as reference  # noqa: E402
+from app.reference import catalog as reference  # noqa: E402
 
 HOST = "127.0.0.1"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

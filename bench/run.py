@@ -62,7 +62,7 @@ import generate  # noqa: E402
 import load  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from app.clusters import service as clusters  # noqa: E402
+from app.clusters import catalog  # noqa: E402
 from app.totals import service as totals  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -433,7 +433,7 @@ def measure_feeds(
 ) -> None:
     print("feeds")
     cluster = "shelter"
-    sectors = clusters.get_cluster(cluster).sectors
+    sectors = catalog.get_cluster(cluster).sectors
     sector_list = ", ".join(f"'{s}'" for s in sectors)
     (count, top) = raw.rows(
         f"SELECT count(*), max(feed_seq) FROM sitrep_lines WHERE sector IN ({sector_list})"

@@ -7,6 +7,18 @@ from app.schemas import no_nul
 from app.sitreps.schemas import SITREP_REVISION_EXAMPLE
 
 EntityType = Literal["sitrep", "crisis", "user", "token", "import", "needs"]
+# What an event records; every write names one (app.audit.service.record).
+Action = Literal[
+    "sitrep.submit",
+    "sitrep.amend",
+    "sitrep.withdraw",
+    "crisis.create",
+    "user.create",
+    "token.issue",
+    "token.revoke",
+    "import.run",
+    "needs.load",
+]
 
 
 def _in_utc_range(value: datetime | None) -> datetime | None:

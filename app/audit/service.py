@@ -8,12 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
-from app.audit.schemas import AuditEventRead
-from app.auth import service as auth
+from app.audit.schemas import Action, AuditEventRead, EntityType
+from app.auth import permissions
 from app.auth.models import Role, User
 from app.db import utcnow
-from app.pagination import ROW_ID, Page, decode_cursor, keyset_page
-from app.requests import request_id
+from app.http.requests import request_id
+from app.pagination import Page, keyset_page
 
 COMMAND_LINE = "command line"
 
@@ -21,8 +21,8 @@ COMMAND_LINE = "command line"
 def record(
     session: Session,
     *,
-    action: str,
-    entity_type: str,
+    action: Action,
+    entity_type: EntityType,
     entity_id: int | None,
     user: User | None,
     before: dict[str, Any] | None = None,
@@ -43,8 +43,8 @@ def record(
 
 def event(
     *,
-    action: str,
-    entity_type: str,
+    action: Action,
+    entity_type: EntityType,
     entity_id: int | None,
     user: User | None,
     before: dict[str, Any] | None = None,
@@ -80,11 +80,8 @@ def list_page(
     session: Session, *, filters: AuditFilters, limit: int, cursor: str | None, user: User
 ) -> Page[AuditEventRead]:
     """Audit events, newest first."""
-    auth.require_role(user, Role.hq, Role.admin)
-    query = select(AuditEvent).order_by(AuditEvent.id.desc())
-    if cursor is not None:
-        (after,) = decode_cursor("audit", cursor, types=(ROW_ID,))
-        query = query.where(AuditEvent.id < after)
+    permissions.require_role(user, Role.hq, Role.admin)
+    query = select(AuditEvent)
     if filters.entity_type is not None:
         query = query.where(AuditEvent.entity_type == filters.entity_type)
     if filters.entity_id is not None:
@@ -100,10 +97,13 @@ def list_page(
     if filters.request_id is not None:
         query = query.where(AuditEvent.request_id == filters.request_id)
     events, next_cursor = keyset_page(
-        list(session.scalars(query.limit(limit + 1))),
-        limit=limit,
+        query,
+        lambda q: list(session.scalars(q)),
+        column=AuditEvent.id,
+        key=lambda e: e.id,
         kind="audit",
-        key=lambda e: [e.id],
+        cursor=cursor,
+        limit=limit,
     )
     return Page(
         items=[AuditEventRead.model_validate(e, from_attributes=True) for e in events],

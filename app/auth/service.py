@@ -9,19 +9,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from threading import Lock
-from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from app.audit import service as audit
 from app.auth.models import ApiToken, Role, User, UserCluster, UserCountry
-from app.clusters import service as clusters
+from app.clusters.catalog import CLUSTERS
 from app.config import get_settings
 from app.db import new_session, reads_replica, utcnow
-from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.i18n import _
-from app.reference import service as reference
+from app.reference import catalog as reference
 
 TOKEN_PREFIX = "ct_"
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
@@ -64,11 +63,11 @@ def create_user(
             _(
                 "{code} is not a cluster (one of {known})",
                 code=code,
-                known=", ".join(clusters.CLUSTERS),
+                known=", ".join(CLUSTERS),
             ),
         )
         for code in cluster_codes
-        if code not in clusters.CLUSTERS
+        if code not in CLUSTERS
     ]
     if role == Role.field and not country_codes:
         problems.append((("countries",), _("a field officer needs at least one country")))
@@ -316,79 +315,27 @@ def bearer_token(authorization: str) -> str | None:
     return token.strip()
 
 
+def token_key(authorization: str) -> str | None:
+    """The key of the token in an ``Authorization`` header value (its hash), if any."""
+    token = bearer_token(authorization)
+    return None if token is None else hash_token(token)
+
+
+def cached_user_id(authorization: str) -> int | None:
+    """The id of the user of a header's token, from memory alone (``cached_user``)."""
+    token = bearer_token(authorization)
+    user = None if token is None else cached_user(token)
+    return None if user is None else user.id
+
+
+def look_up_user_id(authorization: str) -> int | None:
+    """The id of the user of a header's live token, asking the database if need be."""
+    with new_session() as session:
+        user = authenticate_header(session, authorization=authorization)
+    return None if user is None else user.id
+
+
 def authenticate_header(session: Session, *, authorization: str) -> User | None:
     """The user of an ``Authorization: Bearer <token>`` header value, if it names one."""
     token = bearer_token(authorization)
     return None if token is None else authenticate(session, token=token)
-
-
-# Permission checks. Each raises Forbidden with a sentence a user can act on.
-
-
-def require_role(user: User, *roles: Role) -> None:
-    if user.role not in roles:
-        allowed = ", ".join(r.value for r in roles)
-        raise Forbidden(
-            _(
-                "Your role ({role}) cannot do this; it needs one of: {allowed}.",
-                role=user.role,
-                allowed=allowed,
-            )
-        )
-
-
-def require_country(user: User, country: str, *, thing: Literal["sitrep"] | None = None) -> None:
-    """Field officers and country-scoped coordinators act only in their own countries.
-    For a ``thing`` the user named by id only, the message does not say its country."""
-    if country_scope(user) is not None and country not in user.country_codes:
-        yours = ", ".join(sorted(user.country_codes))
-        raise Forbidden(
-            _("This sitrep is not in one of your countries ({yours}).", yours=yours)
-            if thing == "sitrep"
-            else _(
-                "{country} is not one of your countries ({yours}).", country=country, yours=yours
-            )
-        )
-
-
-def country_scope(user: User) -> frozenset[str] | None:
-    """The countries a user is limited to, or None for every country."""
-    if user.role == Role.field or (user.role == Role.coordinator and user.countries):
-        return user.country_codes
-    return None
-
-
-def narrow_countries(user: User, requested: Iterable[str] | None) -> list[str] | None:
-    """The countries a query may cover: what was asked for, within the user's scope.
-    None means no restriction at all."""
-    scope = country_scope(user)
-    if requested is None:
-        return None if scope is None else sorted(scope)
-    requested = list(requested)
-    for country in requested:
-        require_country(user, country)
-    return requested
-
-
-def require_cluster(user: User, cluster: str) -> None:
-    if user.role == Role.coordinator and cluster not in user.cluster_codes:
-        raise Forbidden(
-            _(
-                "{cluster} is not one of your clusters ({yours}).",
-                cluster=cluster,
-                yours=", ".join(sorted(user.cluster_codes)),
-            )
-        )
-
-
-def narrow_sectors(user: User, requested: Iterable[str] | None) -> list[str] | None:
-    """The sectors a query may cover: what was asked for, within a coordinator's clusters.
-    None means no restriction at all."""
-    if user.role != Role.coordinator:
-        return None if requested is None else list(requested)
-    if requested is None:
-        return [s for code in sorted(user.cluster_codes) for s in clusters.CLUSTERS[code].sectors]
-    requested = list(requested)
-    for sector in requested:
-        require_cluster(user, clusters.cluster_of_sector(sector).code)
-    return requested

@@ -5,10 +5,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from app.auth.dependencies import CurrentUser
+from app.clusters import catalog
 from app.clusters import service as clusters
 from app.clusters.schemas import FEED_CURSOR_EXAMPLE, FEED_ITEM_EXAMPLE, ClusterRead, FeedPage
 from app.db import SessionDep
-from app.errors import problem_responses
+from app.openapi import problem_responses
 from app.pagination import checked_limit
 from app.reference.dependencies import CountryList
 
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/clusters", tags=["clusters"])
 
 # The feed example of FeedPage, as format=hxl writes it.
 _HXL_EXAMPLE = clusters.hxl_rows(
-    clusters.CLUSTERS["shelter"],
+    catalog.CLUSTERS["shelter"],
     clusters.Feed(items=[FEED_ITEM_EXAMPLE], next_cursor=FEED_CURSOR_EXAMPLE),
 )
 
@@ -32,7 +33,7 @@ def list_clusters(_user: CurrentUser) -> list[ClusterRead]:
             lead_agencies=list(c.lead_agencies),
             note=c.note,
         )
-        for c in clusters.CLUSTERS.values()
+        for c in catalog.CLUSTERS.values()
     ]
 
 
@@ -95,7 +96,7 @@ def read_feed(
     ETag>`, and an answer with nothing new is a `304 Not Modified` with no body.
     `format=hxl` returns the same items as HXL JSON rows; the next cursor is then in the
     `Link` header."""
-    cluster = clusters.get_cluster(code)
+    cluster = catalog.get_cluster(code)
     page = clusters.feed(
         session,
         cluster=cluster,

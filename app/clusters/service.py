@@ -9,64 +9,13 @@ import orjson
 from sqlalchemy import ColumnElement, Row, select, tuple_
 from sqlalchemy.orm import Session
 
-from app.auth import service as auth
+from app.auth import permissions
 from app.auth.models import Role, User
-from app.errors import NotFound
+from app.clusters.catalog import Cluster
 from app.pagination import decode_cursor, encode_cursor
-from app.sectors import service as sectors
+from app.sectors import catalog as sectors
 from app.sitreps import order
 from app.sitreps.models import LIVE_LINE, SitrepLine
-
-
-@dataclass(frozen=True, slots=True)
-class Cluster:
-    code: str
-    name: str
-    sectors: tuple[str, ...]
-    lead_agencies: tuple[str, ...]
-    note: str
-
-
-CLUSTERS: dict[str, Cluster] = {
-    c.code: c
-    for c in (
-        Cluster(
-            "cccm",
-            "Camp Coordination and Camp Management Cluster",
-            ("cccm",),
-            ("IOM", "UNHCR"),
-            "IOM co-leads in natural disasters, UNHCR in conflict.",
-        ),
-        Cluster(
-            "shelter",
-            "Shelter Cluster",
-            ("shelter",),
-            ("IFRC", "UNHCR"),
-            "IFRC convenes in natural disasters, UNHCR leads in conflict.",
-        ),
-        Cluster("wash", "WASH Cluster", ("wash",), ("UNICEF",), "UNICEF leads."),
-        Cluster("health", "Health Cluster", ("health",), ("WHO",), "WHO leads."),
-        Cluster(
-            "cwg",
-            "Cash Working Group",
-            ("cash",),
-            ("OCHA",),
-            "Not an IASC cluster; coordinated alongside the clusters.",
-        ),
-    )
-}
-
-
-def get_cluster(code: str) -> Cluster:
-    cluster = CLUSTERS.get(code)
-    if cluster is None:
-        raise NotFound(f"There is no cluster {code!r}; clusters are {', '.join(CLUSTERS)}.")
-    return cluster
-
-
-def cluster_of_sector(sector: str) -> Cluster:
-    return next(c for c in CLUSTERS.values() if sector in c.sectors)
-
 
 # --- feeds -------------------------------------------------------------------------------
 
@@ -157,9 +106,9 @@ def feed(
     people_reached_cumulative stands for (``app.totals.chains``). ``next_cursor`` is
     never null: a short page means caught up, and its cursor is where to resume.
     """
-    auth.require_role(user, Role.coordinator, Role.hq, Role.admin)
-    auth.require_cluster(user, cluster.code)
-    countries = auth.narrow_countries(user, countries)
+    permissions.require_role(user, Role.coordinator, Role.hq, Role.admin)
+    permissions.require_cluster(user, cluster.code)
+    countries = permissions.narrow_countries(user, countries)
     line = SitrepLine
     in_scope: list[ColumnElement[bool]] = [line.sector.in_(cluster.sectors)]
     if countries is not None:

@@ -3,17 +3,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.audit import service as audit
-from app.auth.models import User
+from app.auth import permissions
+from app.auth.models import Role, User
 from app.crises.models import Crisis, CrisisCountry, CrisisKind
 from app.crises.schemas import CrisisCreate, CrisisRead
 from app.db import utcnow
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.i18n import _
-from app.pagination import ROW_ID, Page, decode_cursor, keyset_page
-from app.reference import service as reference
+from app.pagination import Page, keyset_page
+from app.reference import catalog as reference
 
 
 def create(session: Session, *, data: CrisisCreate, user: User) -> Crisis:
+    permissions.require_role(user, Role.hq, Role.admin)
     problems: list[tuple[tuple[str | int, ...], str]] = [
         (("body", "countries", i), _("{code} is not an ISO 3166-1 alpha-3 country code", code=code))
         for i, code in enumerate(data.countries)
@@ -84,10 +86,7 @@ def list_page(
     kind: CrisisKind | None = None,
 ) -> Page[CrisisRead]:
     """Crises, newest first."""
-    query = select(Crisis).options(selectinload(Crisis.countries)).order_by(Crisis.id.desc())
-    if cursor is not None:
-        (after,) = decode_cursor("crises", cursor, types=(ROW_ID,))
-        query = query.where(Crisis.id < after)
+    query = select(Crisis).options(selectinload(Crisis.countries))
     if countries is not None:
         query = query.where(
             Crisis.id.in_(
@@ -97,10 +96,13 @@ def list_page(
     if kind is not None:
         query = query.where(Crisis.kind == kind.value)
     crises, next_cursor = keyset_page(
-        list(session.scalars(query.limit(limit + 1))),
-        limit=limit,
+        query,
+        lambda q: list(session.scalars(q)),
+        column=Crisis.id,
+        key=lambda c: c.id,
         kind="crises",
-        key=lambda c: [c.id],
+        cursor=cursor,
+        limit=limit,
     )
     return Page(items=[read(c) for c in crises], next_cursor=next_cursor)
 

@@ -23,7 +23,7 @@ from importlib.metadata import version
 from importlib.resources.abc import Traversable
 
 from app.errors import NotFound
-from app.reference import service as reference
+from app.reference import catalog as reference
 
 # Pages by the path they are served at, below /dashboard/.
 PAGES = {

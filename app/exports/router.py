@@ -5,11 +5,11 @@ from fastapi.responses import StreamingResponse
 
 from app.auth.dependencies import CurrentUser
 from app.db import utcnow
-from app.errors import problem_responses
 from app.exports import service as exports
 from app.exports.dependencies import LinesQueryDep
 from app.exports.formats import MEDIA_TYPES, Format, render
 from app.exports.schemas import LinesExport
+from app.openapi import problem_responses
 from app.totals.dependencies import TotalsQueryDep
 from app.totals.schemas import Totals
 

@@ -17,14 +17,14 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Row, Select, select
 
-from app.auth import service as auth
+from app.auth import permissions
 from app.auth.models import Role, User
 from app.clusters import service as clusters
 from app.config import get_settings
 from app.db import get_engine, new_session
 from app.errors import ValidationFailed
 from app.needs import service as needs
-from app.sectors.service import SECTORS
+from app.sectors.catalog import SECTORS
 from app.sitreps.models import LIVE_LINE, SitrepLine
 from app.totals import service as totals
 from app.totals.schemas import TotalsRow
@@ -124,10 +124,10 @@ def totals_table(*, query: totals.TotalsQuery, user: User) -> Table[TotalsRow]:
         "coverage",
     ]
     with new_session() as session:
-        fill = needs.coverage_of(
+        fill = totals.coverage_of(
             needs.needs_for(
                 session,
-                countries=auth.narrow_countries(user, query.countries),
+                countries=permissions.narrow_countries(user, query.countries),
                 years=query.years,
             ),
             query=query,
@@ -161,11 +161,11 @@ def lines_table(*, query: LinesQuery, user: User) -> Table[dict[str, Any]]:
     """The live lines of the latest revision of every sitrep the query selects, in the
     order they were first reported, as the cluster feed's items. Field officers get their
     own countries; coordinators the sectors of their clusters (and their countries)."""
-    auth.require_role(user, Role.field, Role.hq, Role.admin, Role.coordinator)
+    permissions.require_role(user, Role.field, Role.hq, Role.admin, Role.coordinator)
     if query.period_from and query.period_to and query.period_from > query.period_to:
         raise ValidationFailed([(("query", "period_to"), "must not be before period_from")])
-    countries = auth.narrow_countries(user, query.countries)
-    sectors = auth.narrow_sectors(user, query.sectors)
+    countries = permissions.narrow_countries(user, query.countries)
+    sectors = permissions.narrow_sectors(user, query.sectors)
     statement = lines_select(query, countries=countries, sectors=sectors)
     indicators = clusters.sector_indicators(s for s in SECTORS if not sectors or s in sectors)
     columns, tags = clusters.hxl_header(indicators)

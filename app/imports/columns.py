@@ -16,7 +16,7 @@ from unidecode import unidecode
 from app.errors import ValidationFailed
 from app.imports.schemas import COLUMN_MAPPING, ROW_FILTER, ImportOptions
 from app.imports.sheets import Sheet, SheetColumn
-from app.sectors import service as sectors
+from app.sectors import catalog as sectors
 
 _PEOPLE_SPLIT = "-new-cumulative-f-m-adults-children-disabled"
 

@@ -23,8 +23,8 @@ from functools import lru_cache
 
 from unidecode import unidecode
 
-from app.reference import service as reference
-from app.sectors import service as sectors
+from app.reference import catalog as reference
+from app.sectors import catalog as sectors
 
 # Sheets repeat the same few names on thousands of rows: each is looked up once.
 _CACHED = 65536

@@ -4,12 +4,12 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.auth.dependencies import CurrentUser
 from app.db import SessionDep
-from app.errors import problem_responses
 from app.idempotency.dependencies import IdempotencyDep
 from app.imports import service as imports
 from app.imports.dependencies import FILE_FIELD, MULTIPART_MEDIA_TYPE, UploadDep
 from app.imports.schemas import SHEET_CSV_EXAMPLE, ImportOptions, ImportRead
 from app.imports.sheets import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
+from app.openapi import problem_responses
 
 router = APIRouter(prefix="/imports", tags=["imports"], responses=problem_responses(403))
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.db import MAX_ID
-from app.errors import Problem
+from app.openapi import Problem
 from app.schemas import RequestModel
 from app.sitreps.schemas import DivisionCode, PhaseCode
 

@@ -22,14 +22,13 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth import service as auth
+from app.auth import permissions
 from app.auth.models import Role, User
 from app.errors import (
     AppError,
     Conflict,
     Forbidden,
     NotFound,
-    Problem,
     ValidationFailed,
     problem_body,
 )
@@ -49,7 +48,8 @@ from app.imports.schemas import (
     Mode,
 )
 from app.imports.sheets import SheetRow, Upload
-from app.reference import service as reference
+from app.openapi import Problem
+from app.reference import catalog as reference
 from app.sitreps import batches, rules
 from app.sitreps import service as sitreps
 from app.sitreps.models import Sitrep, SitrepLine
@@ -140,7 +140,7 @@ def run(
     user: User,
     progress: Progress | None = None,
 ) -> ImportRead:
-    auth.require_role(user, Role.field, Role.admin)
+    permissions.require_role(user, Role.field, Role.admin)
     sheet = sheets.read(upload)
     layout = locate(sheet, options)
     orphans: list[ImportProblem] = []  # problems of rows that belong to no sitrep
@@ -302,7 +302,7 @@ def _write(session: Session, draft: _Draft, *, user: User, mode: Mode) -> None:
         data = sitreps.validated(draft.document())
         match = None
         if mode is not Mode.create:
-            auth.require_country(user, data.country)
+            permissions.require_country(user, data.country)
             match = _match(session, data)
         if match is None:
             if mode is Mode.update:

@@ -4,13 +4,13 @@ from fastapi import APIRouter, Query
 
 from app.auth.dependencies import CurrentUser
 from app.db import SessionDep
-from app.errors import problem_responses
 from app.imports.dependencies import FILE_FIELD, MULTIPART_MEDIA_TYPE, UploadDep
 from app.imports.sheets import CSV_MEDIA_TYPE
 from app.needs import service as needs
 from app.needs.schemas import Needs, NeedsLoadRead, NeedsOptions
+from app.openapi import problem_responses
 from app.reference.dependencies import CountryList, split_codes
-from app.sectors.service import SECTORS
+from app.sectors.catalog import SECTORS
 from app.totals.dependencies import SectorParam, YearList
 
 router = APIRouter(prefix="/needs", tags=["needs"], responses=problem_responses(403))

@@ -41,16 +41,15 @@ transaction (``Need``).
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
-from app.auth import service as auth
+from app.auth import permissions
 from app.auth.models import Role, User
 from app.errors import ValidationFailed
 from app.i18n import _
@@ -65,11 +64,7 @@ from app.needs.schemas import (
     NeedsLoadRead,
     NeedsOptions,
 )
-from app.reference import service as reference
-from app.totals.schemas import TotalsRow
-
-if TYPE_CHECKING:
-    from app.totals.service import TotalsQuery
+from app.reference import catalog as reference
 
 # HNO sector codes of the tracker's sectors; None is the inter-sector figure.
 SECTOR_OF_HNO: dict[str, str | None] = {
@@ -113,7 +108,7 @@ class NeedRow:
 
 def load(session: Session, *, upload: Upload, options: NeedsOptions, user: User) -> NeedsLoadRead:
     """Load a needs file: all of it or, with any problem, nothing (a 422)."""
-    auth.require_role(user, Role.hq, Role.admin)
+    permissions.require_role(user, Role.hq, Role.admin)
     sheet = sheets.read(upload)
     file_format, kept, skipped = parse(sheet, options=options, name=upload.name)
     source = PurePath(upload.name).name if upload.name else file_format
@@ -382,8 +377,8 @@ def list_needs(
 ) -> Needs:
     """The needs a user may read, by country, year, sector (Intersectoral first) and
     admin1 (national first)."""
-    auth.require_role(user, Role.field, Role.hq, Role.admin)
-    countries = auth.narrow_countries(user, countries)
+    permissions.require_role(user, Role.field, Role.hq, Role.admin)
+    countries = permissions.narrow_countries(user, countries)
     query = select(Need).order_by(
         Need.country,
         Need.year,
@@ -403,72 +398,12 @@ def list_needs(
     )
 
 
-def fill_coverage(session: Session, rows: Sequence[TotalsRow], *, query: "TotalsQuery") -> None:
-    """Sets ``people_in_need`` and ``coverage`` of every totals row, with one query.
-
-    A row's need is that of its country and year and of what it is grouped by: its sector
-    (grouped by sector, or filtered to one sector), else "Intersectoral"; its admin1 area
-    (grouped by admin1), else the whole country. A row of the Intersectoral figure is
-    compared with ``people_reached_unique``, a sector's with ``people_reached``. Rows
-    grouped by division, phase or crisis, filtered to several sectors, or grouped by
-    admin1 with no admin1 have no matching need: null, as is coverage wherever the need
-    is unknown or zero."""
-    fill = coverage_of(
-        _needs_of(session, countries={r.country for r in rows}, years={r.year for r in rows})
-        if rows and _comparable(query)
-        else {},
-        query=query,
-    )
-    for row in rows:
-        fill(row)
-
-
 def needs_for(
-    session: Session, *, countries: list[str] | None, years: list[int] | None
-) -> dict[tuple[str, int, str | None, str | None], int]:
-    """The needs ``coverage_of`` matches rows with, for rows of these countries and years
-    (None: all): for an export, which streams its rows and cannot gather them first."""
-    return _needs_of(session, countries=countries, years=years)
-
-
-def _comparable(query: "TotalsQuery") -> bool:
-    by_sector = "sector" in query.group_by
-    one_sector = query.sectors is not None and len(query.sectors) == 1
-    return not ({"division", "phase", "crisis"} & set(query.group_by)) and (
-        by_sector or query.sectors is None or one_sector
-    )
-
-
-def coverage_of(
-    need: dict[tuple[str, int, str | None, str | None], int], *, query: "TotalsQuery"
-) -> Callable[[TotalsRow], TotalsRow]:
-    """What sets one row's ``people_in_need`` and ``coverage`` (``fill_coverage``'s rule)
-    from the needs of ``needs_for``."""
-    by_sector = "sector" in query.group_by
-    by_admin1 = "admin1" in query.group_by
-    one_sector = query.sectors[0] if query.sectors is not None and len(query.sectors) == 1 else None
-    comparable = _comparable(query)
-
-    def fill(row: TotalsRow) -> TotalsRow:
-        row.people_in_need = None
-        row.coverage = None
-        if not comparable or (by_admin1 and row.admin1 is None):
-            return row
-        sector = row.sector if by_sector else one_sector
-        figure = need.get((row.country, row.year, sector, row.admin1 if by_admin1 else None))
-        if figure is None:
-            return row
-        row.people_in_need = figure
-        reached = row.people_reached if sector is not None else row.people_reached_unique
-        row.coverage = round(reached / figure, 4) if figure > 0 else None
-        return row
-
-    return fill
-
-
-def _needs_of(
     session: Session, *, countries: Iterable[str] | None, years: Iterable[int] | None
 ) -> dict[tuple[str, int, str | None, str | None], int]:
+    """People in need by (country, year, sector, admin1), for these countries and years
+    (None: all); sector None is the Intersectoral figure, admin1 None the whole country.
+    What app.totals compares its rows with."""
     query = select(Need.country, Need.year, Need.sector, Need.admin1, Need.people_in_need)
     if countries is not None:
         query = query.where(Need.country.in_(list(countries)))

@@ -5,7 +5,7 @@ from fastapi import Depends, Query
 
 from app.errors import ValidationFailed
 from app.i18n import _
-from app.reference import service as reference
+from app.reference import catalog as reference
 
 
 def split_codes(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 def derive(source: Path) -> list[dict[str, str]]:
     from app.imports import names
-    from app.reference import service as reference
+    from app.reference import catalog as reference
 
     areas = reference.admin_areas()
     found: dict[tuple[str, str], dict[str, str]] = {}

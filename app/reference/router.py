@@ -4,8 +4,8 @@ from fastapi import APIRouter, Query
 
 from app import i18n
 from app.auth.dependencies import CurrentUser
-from app.errors import problem_responses
-from app.reference import service as reference
+from app.openapi import problem_responses
+from app.reference import catalog as reference
 from app.reference.schemas import AdminAreaRead, CountryRead, DivisionRead, PhaseRead
 
 router = APIRouter(tags=["reference"])

@@ -4,8 +4,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.auth.dependencies import CurrentUser
-from app.db import QueryId, SessionDep, utcnow
-from app.errors import problem_responses
+from app.db import SessionDep, utcnow
+from app.http.parameters import QueryId
+from app.openapi import problem_responses
 from app.reference.dependencies import CountryList
 from app.reporting import service as reporting
 from app.reporting.schemas import Completeness, DoubleCounting

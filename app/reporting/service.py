@@ -25,10 +25,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from app.auth import service as auth
+from app.auth import permissions
 from app.auth.models import Role, User
 from app.crises.models import Crisis, CrisisCountry
-from app.reference import service as reference
+from app.reference import catalog as reference
 from app.reporting.schemas import (
     Completeness,
     CountryFlags,
@@ -51,8 +51,8 @@ class CompletenessQuery:
 
 
 def completeness(session: Session, *, query: CompletenessQuery, user: User) -> Completeness:
-    auth.require_role(user, Role.field, Role.hq, Role.admin)
-    countries = auth.narrow_countries(user, query.countries)
+    permissions.require_role(user, Role.field, Role.hq, Role.admin)
+    countries = permissions.narrow_countries(user, query.countries)
     years = totals.years(session, countries=countries, crisis_id=query.crisis_id)
     year = query.year if query.year is not None else (years[-1] if years else query.as_of.year)
     offices = session.execute(_offices(countries=countries, crisis_id=query.crisis_id)).all()
@@ -185,8 +185,8 @@ def double_counting(
 
     A line giving people_reached_cumulative is never such a line: its new reach is the
     increase the rules derive. A slot whose reach is 0 carries nothing and is left out."""
-    auth.require_role(user, Role.field, Role.hq, Role.admin)
-    countries = auth.narrow_countries(user, countries)
+    permissions.require_role(user, Role.field, Role.hq, Role.admin)
+    countries = permissions.narrow_countries(user, countries)
     years = totals.years(session, countries=countries, crisis_id=None)
     if year is None:
         year = years[-1] if years else date.today().year

@@ -1,9 +1,9 @@
 from fastapi import APIRouter
 
 from app.auth.dependencies import CurrentUser
-from app.clusters import service as clusters
+from app.clusters import catalog as clusters
+from app.sectors.catalog import SECTORS
 from app.sectors.schemas import IndicatorRead, SectorRead
-from app.sectors.service import SECTORS
 
 router = APIRouter(tags=["reference"])
 

@@ -1,6 +1,6 @@
 from pydantic import BaseModel, ConfigDict
 
-from app.sectors.service import IndicatorKind
+from app.sectors.catalog import IndicatorKind
 
 
 class IndicatorRead(BaseModel):

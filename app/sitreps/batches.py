@@ -36,18 +36,19 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from app import metrics
 from app.audit import service as audit
 from app.audit.models import AuditEvent
-from app.auth import service as auth
+from app.auth import permissions
 from app.auth.models import Role, User
 from app.config import get_settings
 from app.crises import service as crises
 from app.crises.models import Crisis
 from app.db import utcnow
-from app.errors import AppError, Problem, ValidationFailed, problem_body
+from app.errors import AppError, ValidationFailed, problem_body
+from app.http import metrics
 from app.i18n import _
-from app.reference import service as reference
+from app.openapi import Problem
+from app.reference import catalog as reference
 from app.sitreps import order, rules
 from app.sitreps import service as sitreps
 from app.sitreps.models import LIVE_LINE, Sitrep, SitrepLine, SitrepRevision, SitrepStatus
@@ -66,7 +67,7 @@ _Chain = tuple[str, int | None, str, int]
 def submit_batch(session: Session, *, items: list[Any], user: User) -> BatchRead:
     """Submits each sitrep on its own: each is written whole or not at all, and refusing
     one refuses only that one."""
-    auth.require_role(user, Role.field, Role.admin)
+    permissions.require_role(user, Role.field, Role.admin)
     limit = get_settings().max_sitreps_per_batch
     if len(items) > limit:
         raise ValidationFailed(
@@ -203,7 +204,7 @@ def _write_set(session: Session, *, items: list[Any], user: User) -> list[_Item 
         try:
             data = sitreps.validated(item, session=session)
             if reference.is_country(data.country):
-                auth.require_country(user, data.country)
+                permissions.require_country(user, data.country)
         except AppError as exc:
             refused[index] = exc
             continue

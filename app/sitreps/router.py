@@ -1,20 +1,21 @@
-from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Response, status
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import CurrentUser
 from app.auth.models import User
-from app.db import PathId, QueryId, SessionDep
-from app.errors import PreconditionFailed, problem_responses
+from app.db import SessionDep
+from app.errors import PreconditionFailed
+from app.http.parameters import PathId
 from app.i18n import _
 from app.idempotency.dependencies import Idempotency, IdempotencyDep
+from app.openapi import problem_responses
 from app.pagination import Page, PageDep, page_example
-from app.reference.dependencies import CountryList
 from app.sitreps import batches
 from app.sitreps import service as sitreps
-from app.sitreps.models import Sitrep, SitrepStatus
+from app.sitreps.dependencies import SitrepFiltersDep
+from app.sitreps.models import Sitrep
 from app.sitreps.schemas import (
     BatchRead,
     SitrepBatch,
@@ -119,25 +120,10 @@ def list_sitreps(
     session: SessionDep,
     user: CurrentUser,
     page: PageDep,
-    country: CountryList = None,
-    crisis_id: QueryId = None,
-    period_from: Annotated[
-        date | None, Query(description="Sitreps whose period ends on or after this date.")
-    ] = None,
-    period_to: Annotated[
-        date | None, Query(description="Sitreps whose period starts on or before this date.")
-    ] = None,
-    status_: Annotated[SitrepStatus | None, Query(alias="status")] = None,
+    filters: SitrepFiltersDep,
 ) -> Page[SitrepRead]:
     """Sitreps, newest first, each as its latest revision. Field officers see their own
     countries only."""
-    filters = sitreps.SitrepFilters(
-        countries=country,
-        crisis_id=crisis_id,
-        period_from=period_from,
-        period_to=period_to,
-        status=status_,
-    )
     return sitreps.list_page(
         session, filters=filters, limit=page.limit, cursor=page.cursor, user=user
     )

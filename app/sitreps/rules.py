@@ -17,8 +17,8 @@ from app.crises.models import Crisis
 from app.db import utcnow
 from app.errors import Conflict, ValidationFailed
 from app.i18n import _, number
-from app.reference import service as reference
-from app.sectors import service as sectors
+from app.reference import catalog as reference
+from app.sectors import catalog as sectors
 from app.sitreps.schemas import LineIn, SitrepCreate
 
 MAX_PERIOD_DAYS = 366

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictInt, St
 from pydantic_core import PydanticCustomError
 
 from app.db import MAX_ID
-from app.errors import PROBLEM_EXAMPLES, Problem
+from app.openapi import PROBLEM_EXAMPLES, Problem
 from app.schemas import RequestModel
 from app.sitreps.models import SitrepStatus
 

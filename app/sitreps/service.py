@@ -17,9 +17,8 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session, aliased
 
-from app import metrics
 from app.audit import service as audit
-from app.auth import service as auth
+from app.auth import permissions
 from app.auth.models import Role, User
 from app.crises import service as crises
 from app.db import utcnow
@@ -31,9 +30,10 @@ from app.errors import (
     ValidationFailed,
     validation_problems,
 )
+from app.http import metrics
 from app.i18n import N_, _
-from app.pagination import ROW_ID, Page, decode_cursor, keyset_page
-from app.reference import service as reference
+from app.pagination import Page, keyset_page
+from app.reference import catalog as reference
 from app.sitreps import order, rules
 from app.sitreps.models import (
     LIVE_LINE,
@@ -134,9 +134,9 @@ def new_sitrep(data: SitrepCreate, *, user: User, now: datetime) -> Sitrep:
 
 
 def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
-    auth.require_role(user, Role.field, Role.admin)
+    permissions.require_role(user, Role.field, Role.admin)
     if reference.is_country(data.country):
-        auth.require_country(user, data.country)
+        permissions.require_country(user, data.country)
     lines = _checked_lines(session, data)
     order.lock_slots(session, _slots(data))
     _check_slots(session, data, sitrep_id=None)
@@ -423,7 +423,7 @@ def _live_for_change(
 ) -> Sitrep:
     """The sitrep an amendment or withdrawal changes, locked until commit, once the user
     may change it, If-Match names its current state, and it is not withdrawn."""
-    auth.require_role(user, Role.field, Role.admin)
+    permissions.require_role(user, Role.field, Role.admin)
     sitrep = order.lock_sitrep(session, sitrep_id)
     if sitrep is None:
         raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
@@ -644,13 +644,13 @@ def _check_slots(session: Session, data: SitrepCreate, *, sitrep_id: int | None)
 
 
 def _require_reader(user: User) -> None:
-    auth.require_role(user, Role.field, Role.hq, Role.admin)
+    permissions.require_role(user, Role.field, Role.hq, Role.admin)
 
 
 def _require_in_scope(user: User, sitrep: Sitrep) -> None:
     """A sitrep outside the user's countries answers as a missing one does (API.md), so
     that its id tells nothing."""
-    scope = auth.country_scope(user)
+    scope = permissions.country_scope(user)
     if scope is not None and sitrep.country not in scope:
         raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep.id))
 
@@ -681,12 +681,9 @@ def list_page(
     session: Session, *, filters: SitrepFilters, limit: int, cursor: str | None, user: User
 ) -> Page[SitrepRead]:
     """Sitreps, newest first."""
-    auth.require_role(user, Role.field, Role.hq, Role.admin)
-    countries = auth.narrow_countries(user, filters.countries)
-    query = _current_query().order_by(Sitrep.id.desc())
-    if cursor is not None:
-        (after,) = decode_cursor("sitreps", cursor, types=(ROW_ID,))
-        query = query.where(Sitrep.id < after)
+    permissions.require_role(user, Role.field, Role.hq, Role.admin)
+    countries = permissions.narrow_countries(user, filters.countries)
+    query = _current_query()
     if countries is not None:
         query = query.where(Sitrep.country.in_(countries))
     if filters.crisis_id is not None:
@@ -698,10 +695,13 @@ def list_page(
     if filters.status is not None:
         query = query.where(Sitrep.status == filters.status)
     rows, next_cursor = keyset_page(
-        session.execute(query.limit(limit + 1)).all(),
-        limit=limit,
+        query,
+        lambda q: session.execute(q).all(),
+        column=Sitrep.id,
+        key=lambda row: row[0].id,
         kind="sitreps",
-        key=lambda row: [row[0].id],
+        cursor=cursor,
+        limit=limit,
     )
     current = _current_new(session, [revision for _sitrep, revision, _name in rows])
     return Page(
@@ -723,16 +723,16 @@ def revisions_page(
         select(SitrepRevision, submitter.name)
         .join(submitter, submitter.id == SitrepRevision.submitted_by_id)
         .where(SitrepRevision.sitrep_id == sitrep_id)
-        .order_by(SitrepRevision.revision)
     )
-    if cursor is not None:
-        (after,) = decode_cursor("revisions", cursor, types=(ROW_ID,))
-        query = query.where(SitrepRevision.revision > after)
     rows, next_cursor = keyset_page(
-        session.execute(query.limit(limit + 1)).all(),
-        limit=limit,
+        query,
+        lambda q: session.execute(q).all(),
+        column=SitrepRevision.revision,
+        key=lambda row: row[0].revision,
         kind="revisions",
-        key=lambda row: [row[0].revision],
+        cursor=cursor,
+        limit=limit,
+        descending=False,
     )
     current = _current_new(session, [r for r, _name in rows if r.revision == sitrep.revision])
     return Page(

@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from app.db import QueryId
 from app.errors import ValidationFailed
-from app.reference import service as reference
+from app.http.parameters import QueryId
+from app.reference import catalog as reference
 from app.reference.dependencies import CountryList, split_codes
-from app.sectors.service import SECTORS
+from app.sectors.catalog import SECTORS
 from app.totals import service as totals
 
 

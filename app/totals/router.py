@@ -2,7 +2,7 @@ from fastapi import APIRouter
 
 from app.auth.dependencies import CurrentUser
 from app.db import SessionDep
-from app.errors import problem_responses
+from app.openapi import problem_responses
 from app.totals import service as totals
 from app.totals.dependencies import TotalsQueryDep
 from app.totals.schemas import Totals

@@ -11,7 +11,7 @@ already summed per slot and year, kept exact by every write in its own transacti
 the from-scratch recount that tests and the benchmark hold the summaries to.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.auth import service as auth
+from app.auth import permissions
 from app.auth.models import Role, User
 from app.needs import service as needs
 from app.totals import summaries
@@ -111,14 +111,14 @@ def totals(session: Session, *, query: TotalsQuery, user: User) -> Totals:
     rows = [
         totals_row(query, r) for r in session.execute(scoped_select(query, user=user)).mappings()
     ]
-    needs.fill_coverage(session, rows, query=query)
+    fill_coverage(session, rows, query=query)
     return Totals(rows=rows)
 
 
 def scoped_select(query: TotalsQuery, *, user: User) -> Select[Any]:
     """The totals a user may read, as one SQL statement (a 403 when they may not)."""
-    auth.require_role(user, Role.field, Role.hq, Role.admin)
-    return totals_select(query, countries=auth.narrow_countries(user, query.countries))
+    permissions.require_role(user, Role.field, Role.hq, Role.admin)
+    return totals_select(query, countries=permissions.narrow_countries(user, query.countries))
 
 
 def years(session: Session, *, countries: list[str] | None, crisis_id: int | None) -> list[int]:
@@ -313,3 +313,61 @@ def rebuild(session: Session) -> None:
 def rebuild_statements() -> list[Executable]:
     # The figures the chains give their lines first: the summaries sum them.
     return [rederive_statement(), *summaries.rebuild_statements()]
+
+
+# --- coverage: reach against people in need -----------------------------------------
+
+
+def fill_coverage(session: Session, rows: Sequence[TotalsRow], *, query: TotalsQuery) -> None:
+    """Sets ``people_in_need`` and ``coverage`` of every totals row, with one query.
+
+    A row's need is that of its country and year and of what it is grouped by: its sector
+    (grouped by sector, or filtered to one sector), else "Intersectoral"; its admin1 area
+    (grouped by admin1), else the whole country. A row of the Intersectoral figure is
+    compared with ``people_reached_unique``, a sector's with ``people_reached``. Rows
+    grouped by division, phase or crisis, filtered to several sectors, or grouped by
+    admin1 with no admin1 have no matching need: null, as is coverage wherever the need
+    is unknown or zero."""
+    fill = coverage_of(
+        needs.needs_for(session, countries={r.country for r in rows}, years={r.year for r in rows})
+        if rows and _comparable(query)
+        else {},
+        query=query,
+    )
+    for row in rows:
+        fill(row)
+
+
+def _comparable(query: TotalsQuery) -> bool:
+    by_sector = "sector" in query.group_by
+    one_sector = query.sectors is not None and len(query.sectors) == 1
+    return not ({"division", "phase", "crisis"} & set(query.group_by)) and (
+        by_sector or query.sectors is None or one_sector
+    )
+
+
+def coverage_of(
+    need: dict[tuple[str, int, str | None, str | None], int], *, query: TotalsQuery
+) -> Callable[[TotalsRow], TotalsRow]:
+    """What sets one row's ``people_in_need`` and ``coverage`` (``fill_coverage``'s rule)
+    from the needs of ``needs.needs_for``."""
+    by_sector = "sector" in query.group_by
+    by_admin1 = "admin1" in query.group_by
+    one_sector = query.sectors[0] if query.sectors is not None and len(query.sectors) == 1 else None
+    comparable = _comparable(query)
+
+    def fill(row: TotalsRow) -> TotalsRow:
+        row.people_in_need = None
+        row.coverage = None
+        if not comparable or (by_admin1 and row.admin1 is None):
+            return row
+        sector = row.sector if by_sector else one_sector
+        figure = need.get((row.country, row.year, sector, row.admin1 if by_admin1 else None))
+        if figure is None:
+            return row
+        row.people_in_need = figure
+        reached = row.people_reached if sector is not None else row.people_reached_unique
+        row.coverage = round(reached / figure, 4) if figure > 0 else None
+        return row
+
+    return fill

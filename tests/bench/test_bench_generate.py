@@ -394,7 +394,7 @@ def test_the_tables_are_consistent_and_the_data_set_has_its_shape(migrated: str)
         for ln in lines
     )
     assert levels.keys() == {"country", "admin1", "admin2"}
-    from app.reference import service as reference
+    from app.reference import catalog as reference
 
     without_pcodes = {c for c in dataset.plan.countries if not reference.children_of(c)}
     assert without_pcodes

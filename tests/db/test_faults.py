@@ -158,7 +158,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def admin1_of(country: str) -> list[str]:
-    from app.reference import service as reference
+    from app.reference import catalog as reference
 
     return [a.code for a in reference.admin_areas_of(country)]
 

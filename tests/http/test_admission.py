@@ -1,4 +1,4 @@
-"""Admission (app.admission): a burst waits for a place instead of stalling the pools, one
+"""Admission (app.http.admission): a burst waits for a place instead of stalling the pools, one
 caller cannot take every place, and a request that waits too long hears the service is
 busy, not that the database is down. Against a real server, on SQLite and PostgreSQL."""
 
@@ -15,8 +15,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.admission import caller_key
 from app.db import new_session
+from app.http.admission import caller_key
 from app.sitreps import service as sitreps_service
 from tests.factories import line, make_user, sitrep
 from tests.servers import Server, running

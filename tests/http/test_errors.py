@@ -641,7 +641,7 @@ def test_each_database_refusal_is_a_503_that_says_what_happened(
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from app.errors import install_error_handlers
+    from app.http.problems import install_error_handlers
 
     app = FastAPI()
     install_error_handlers(app)

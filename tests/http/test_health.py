@@ -4,8 +4,9 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, create_engine, text
 
-from app import health, schema
+from app import schema
 from app.db import alembic_config, make_engine
+from app.http import health
 from tests.factories import assert_problem
 
 HEAD = schema.shipped_migrations().get_heads()[0]

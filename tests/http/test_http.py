@@ -8,8 +8,8 @@ import openpyxl
 import pandas
 import pytest
 
+from app.http.requests import route_template
 from app.main import GZIP_MINIMUM_BYTES
-from app.requests import route_template
 from tests.factories import Api, assert_problem, line, sitrep
 
 GZIP = {"Accept-Encoding": "gzip"}

@@ -15,7 +15,7 @@ from babel.messages.pofile import read_po
 
 from app import i18n
 from app.errors import NotFound
-from app.reference import service as reference
+from app.reference import catalog as reference
 from tests.factories import assert_problem, line, sitrep
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -482,7 +482,7 @@ def test_messages_are_extracted_from_the_code() -> None:
     # Both ways of marking a message, from the domains the brief covers.
     assert "There is no sitrep {sitrep_id}." in found
     assert "Field required" in found
-    assert found["{country} is not one of your countries ({yours})."] == {"app/auth/service.py"}
+    assert found["{country} is not one of your countries ({yours})."] == {"app/auth/permissions.py"}
     assert len(found) > 100
 
 

@@ -141,7 +141,7 @@ def test_a_redis_that_does_not_answer_leaves_the_limit_to_each_process(
         raise_server_exceptions=False,
     )
     user = Api(client, make_user("hq"))
-    with caplog.at_level(logging.WARNING, logger="app.limits"):
+    with caplog.at_level(logging.WARNING, logger="app.http.limits"):
         statuses = [user.get("/api/v1/me").status_code for _ in range(5)]
     assert statuses == [200, 200, 200, 429, 429]
     assert any("Redis is not answering" in r.getMessage() for r in caplog.records)

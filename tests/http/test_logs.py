@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from app import logs
-from app.requests import request_id
+from app.http import logs
+from app.http.requests import request_id
 from tests.factories import assert_problem
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import metrics
 from app.config import get_settings
 from app.db import get_engine
+from app.http import metrics
 from tests.factories import Api, assert_problem, line, sitrep
 
 

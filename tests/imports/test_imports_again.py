@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from app.cli import app as cli
 from app.imports import names
-from app.reference import service as reference
+from app.reference import catalog as reference
 from tests.factories import Api, assert_problem
 
 ApiFactory = Callable[..., Api]

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
 from app.auth import service as auth
+from app.clusters import catalog
 from app.clusters import service as clusters
 from app.db import get_engine, new_session
 from app.pagination import encode_cursor
@@ -116,7 +117,7 @@ def test_a_line_committed_after_a_later_one_still_reaches_the_consumer(migrated:
             viewer = user(session, coordinator)
             page = clusters.feed(
                 session,
-                cluster=clusters.CLUSTERS["shelter"],
+                cluster=catalog.CLUSTERS["shelter"],
                 countries=None,
                 since=since,
                 limit=100,
@@ -171,7 +172,7 @@ def test_a_cursor_from_before_the_upgrade_still_resumes(migrated: str) -> None:
         session.commit()
         page = clusters.feed(
             session,
-            cluster=clusters.CLUSTERS["shelter"],
+            cluster=catalog.CLUSTERS["shelter"],
             countries=None,
             since=encode_cursor("feed", [0]),
             limit=100,

@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.auth import service as auth
 from app.auth.models import Role, User
+from app.clusters import catalog
 from app.clusters import service as clusters
 from app.errors import Conflict
 from app.pagination import encode_cursor
-from app.sectors.service import SECTORS
+from app.sectors.catalog import SECTORS
 from app.sitreps.models import Sitrep, SitrepLine, SitrepRevision
 from app.totals import service as totals
 from app.totals import summaries
@@ -411,7 +412,7 @@ def _pull(
         while True:
             page = clusters.feed(
                 session,
-                cluster=clusters.CLUSTERS[code],
+                cluster=catalog.CLUSTERS[code],
                 countries=None,
                 since=cursors[code],
                 limit=3,

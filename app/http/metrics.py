@@ -29,8 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import get_settings
 from app.errors import Unauthorized
-from app.logs import log_access
-from app.requests import route_template
+from app.http.logs import log_access
+from app.http.requests import route_template
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 if os.environ.get(MULTIPROC_DIR):

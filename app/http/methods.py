@@ -2,8 +2,8 @@
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import method_not_allowed
-from app.requests import allowed_methods
+from app.http.problems import method_not_allowed
+from app.http.requests import allowed_methods
 
 
 class MethodsMiddleware:

@@ -1,6 +1,5 @@
 """Request limits: a body size cap (413) and a per-user rate limit (429)."""
 
-import asyncio
 import logging
 import math
 import time
@@ -12,13 +11,10 @@ from limits.aio.strategies import MovingWindowRateLimiter as SharedMovingWindow
 from limits.errors import StorageError
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth import service as auth
-from app.db import new_session
-from app.errors import problem_response
+from app.http.callers import caller
+from app.http.problems import problem_response
 from app.i18n import _, number
 
 logger = logging.getLogger(__name__)
@@ -103,9 +99,7 @@ class RateLimitMiddleware:
     each server process counts on its own, so with N workers a user can make up to N
     times as many requests.
 
-    The user is found as ``current_user`` finds it: from the token cache, in memory, or
-    else with a lookup in the database (on a thread), which fills the cache for the
-    request's own authentication."""
+    The user is the one app.http.callers found, or none when it could not be found."""
 
     REDIS_TIMEOUT_SECONDS = 0.5
     REDIS_RETRY_SECONDS = 5.0
@@ -135,15 +129,12 @@ class RateLimitMiddleware:
             )
             self.shared = SharedMovingWindow(storage)
         self.shared_failed_at: float | None = None
-        # Lookups in the database under way, by token hash: a burst of one token that the
-        # cache does not know (yet, or any more) makes one lookup, not one per request.
-        self.lookups: dict[str, asyncio.Task[int | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
-        user_id = await self._user_id(scope)
+        user_id = caller(scope)
         if user_id is not None:
             key = f"user:{user_id}"
         else:
@@ -171,41 +162,6 @@ class RateLimitMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-    async def _user_id(self, scope: Scope) -> int | None:
-        """The id of the user whose token the request carries; None without a live one."""
-        authorization = dict(scope.get("headers", [])).get(b"authorization")
-        token = auth.bearer_token(authorization.decode("latin-1")) if authorization else None
-        if token is None:
-            return None
-        user = auth.cached_user(token)
-        if user is not None:
-            return user.id
-        key = auth.hash_token(token)
-        lookup = self.lookups.get(key)
-        if lookup is None or lookup.get_loop() is not asyncio.get_running_loop():
-            lookup = asyncio.ensure_future(run_in_threadpool(self._look_up, token))
-            self.lookups[key] = lookup
-
-            def forget(done: asyncio.Task[int | None]) -> None:
-                if self.lookups.get(key) is done:
-                    del self.lookups[key]
-
-            lookup.add_done_callback(forget)
-        # Shielded: a client that goes away does not cancel the lookup others wait for.
-        return await asyncio.shield(lookup)
-
-    @staticmethod
-    def _look_up(token: str) -> int | None:
-        try:
-            with new_session() as session:
-                user = auth.authenticate(session, token=token)
-        except SQLAlchemyError as exc:
-            # The request's own authentication meets the same error, and answers it (a
-            # 503 that names the cause); until then it counts as unauthenticated.
-            logger.info("rate limit: could not look the token up: %s", exc.__class__.__name__)
-            return None
-        return None if user is None else user.id
 
     async def _hit(self, key: str) -> float:
         """Counts one request; returns 0, or how many seconds until one more may pass."""

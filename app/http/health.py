@@ -2,7 +2,8 @@ from fastapi import APIRouter
 
 from app import schema
 from app.db import get_engine, get_replica
-from app.errors import ServiceUnavailable, problem_responses
+from app.errors import ServiceUnavailable
+from app.openapi import problem_responses
 
 router = APIRouter(tags=["health"])
 

@@ -8,18 +8,23 @@ no setting raises (with ``--http h11`` the limit is ``h11_max_incomplete_event_s
 for the whole request head by default, answered the same way). No query of this API comes
 near it: every country of the world as a filter is about 1 KiB."""
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
-from fastapi import Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import Path as PathParam
+from fastapi import Query, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth import service as auth
-from app.db import new_session
+from app.db import MAX_ID
 from app.errors import Unauthorized, ValidationFailed
+from app.http.callers import caller, identified
+from app.http.requests import route_template
 from app.i18n import _
-from app.requests import route_template
+
+# Ids in the path and the query: a larger id than any row can have cannot exist, and
+# passing it to the database driver would fail, so ids are bounded where they enter.
+PathId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 QueryParameters = dict[tuple[str, str], frozenset[str]]
 # Where EmptyQueryParametersMiddleware leaves the names of the parameters it dropped.
@@ -68,17 +73,10 @@ def _query_parameters(app: Any) -> QueryParameters:
     return table
 
 
-def _valid_header(authorization: str) -> bool:
-    with new_session() as session:
-        return auth.authenticate_header(session, authorization=authorization) is not None
-
-
 async def known_query_parameters(request: Request) -> None:
     """Refuses every query parameter the operation does not take, each at its name. It runs
-    before the request's own dependencies (its session, its Idempotency-Key claim), so it
-    opens no session unless it refuses, and then a caller without a valid token hears 401
-    first. Every API request passes here: the check runs on the event loop, and only a
-    refusal goes to a thread (it may ask the database about the token)."""
+    before the request's own dependencies (its session, its Idempotency-Key claim) and
+    opens no session: a caller without a valid token (app.http.callers) hears 401 first."""
     method = "GET" if request.method == "HEAD" else request.method
     known = _query_parameters(request.app).get((route_template(request.scope), method))
     if known is None:
@@ -87,8 +85,7 @@ async def known_query_parameters(request: Request) -> None:
     unknown = sorted({name for name in given if name not in known})
     if not unknown:
         return
-    authorization = request.headers.get("Authorization", "")
-    if not await run_in_threadpool(_valid_header, authorization):
+    if identified(request.scope) and caller(request.scope) is None:
         raise Unauthorized(_("Send a valid API token as 'Authorization: Bearer <token>'."))
     takes = ", ".join(sorted(known))
     raise ValidationFailed(

@@ -22,7 +22,8 @@ from collections import deque
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import ServiceUnavailable, problem_response
+from app.errors import ServiceUnavailable
+from app.http.problems import problem_response
 from app.i18n import _
 
 

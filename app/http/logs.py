@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.types import Scope
 
-from app.requests import request_id
+from app.http.requests import request_id
 
 ACCESS_LOGGER = "app.access"
 # Attributes every LogRecord has; anything else was passed in ``extra=`` and is logged.
