@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 
 from app.config import get_settings
 from app.replica import Replica, client_key, current_lsn
@@ -319,6 +319,17 @@ def _remember_write(session: Session, replica: Replica, client: str) -> None:
 # scope="function" makes the commit run after the endpoint and before the response is sent,
 # so a client is never told a write succeeded that did not commit.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def transaction_chain(session: Session) -> list[SessionTransaction]:
+    """The session's innermost transaction (its savepoint, if one is open) and each one
+    around it: what a change made now is undone with if any of them rolls back."""
+    chain = []
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    while transaction is not None:
+        chain.append(transaction)
+        transaction = transaction.parent
+    return chain
 
 
 def alembic_config(url: str | None = None) -> Config:

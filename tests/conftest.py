@@ -135,6 +135,22 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
                 connection.execute(table.delete())
 
 
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """``settings_env(name=value, ...)``: sets TRACKER_<NAME> for this test and reads the
+    settings afresh; both are undone afterwards."""
+    from app.config import get_settings
+
+    def apply(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(f"TRACKER_{name.upper()}", value)
+        get_settings.cache_clear()
+
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def app(migrated: str) -> FastAPI:
     from app.main import create_app

@@ -22,21 +22,8 @@ from app.sitreps.schemas import SitrepCreate
 from app.totals import service as totals
 from tests.factories import sitrep
 
-FIGURES = (
-    "people_reached",
-    "people_reached_unique",
-    "people_reached_in_periods",
-    "people_targeted",
-    "people_targeted_unique",
-    "women",
-    "men",
-    "girls",
-    "boys",
-    "people_reached_not_disaggregated",
-    "lines",
-    "people_in_need",
-    "coverage",
-)
+# Every figure of a totals row: those the summaries add up, then the needs'.
+FIGURES = (*totals.FIGURES, "people_in_need", "coverage")
 # group_by names in the order rows are sorted by, and the row field each one fills.
 GROUPS = ("sector", "division", "phase", "crisis", "admin1")
 FIELD = {"crisis": "crisis_id"}

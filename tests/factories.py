@@ -109,6 +109,25 @@ def line(
     return body
 
 
+# A disaggregation that adds up to 100.
+DISAGGREGATED = {"women": 40, "men": 30, "girls": 20, "boys": 10}
+
+
+def full_line() -> dict[str, Any]:
+    """A shelter line of Sudan that gives every optional figure."""
+    return line(
+        "shelter",
+        admin1="SD01",
+        admin2="SD01002",
+        reached=100,
+        new=60,
+        people_targeted=120,
+        disaggregation=DISAGGREGATED,
+        persons_with_disabilities=4,
+        indicators={"households_assisted": 25},
+    )
+
+
 def sitrep(
     *lines: dict[str, Any],
     country: str = "SDN",
@@ -125,6 +144,22 @@ def sitrep(
         "narrative": narrative,
         "lines": list(lines) if lines else [line()],
     }
+
+
+def register_crisis(
+    hq: Api,
+    countries: list[str],
+    *,
+    name: str = "Sudan conflict",
+    started_on: str = "2023-04-15",
+) -> int:
+    """Registers a conflict that must be accepted; its id."""
+    response = hq.post(
+        "/api/v1/crises",
+        json={"name": name, "kind": "conflict", "countries": countries, "started_on": started_on},
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
 
 
 def submit(user: Api, body: dict[str, Any]) -> dict[str, Any]:

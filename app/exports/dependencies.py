@@ -5,10 +5,8 @@ from fastapi import Depends, Query
 
 from app.exports.service import LinesQuery
 from app.http.parameters import QueryId
-from app.reference import catalog as reference
-from app.reference.dependencies import CountryList, split_codes
-from app.sectors.catalog import SECTORS
-from app.totals.dependencies import DivisionParam, PhaseParam, SectorParam, YearList
+from app.reference.dependencies import CountryList
+from app.totals.dependencies import DivisionList, PhaseList, SectorList, YearList
 
 
 def _lines_query(
@@ -21,9 +19,9 @@ def _lines_query(
         date | None, Query(description="Lines whose period starts on or before this date.")
     ] = None,
     crisis_id: QueryId = None,
-    sector: SectorParam = None,
-    division: DivisionParam = None,
-    phase: PhaseParam = None,
+    sector: SectorList = None,
+    division: DivisionList = None,
+    phase: PhaseList = None,
 ) -> LinesQuery:
     return LinesQuery(
         countries=country,
@@ -31,9 +29,9 @@ def _lines_query(
         period_from=period_from,
         period_to=period_to,
         crisis_id=crisis_id,
-        sectors=split_codes("sector", sector, allowed=SECTORS),
-        divisions=split_codes("division", division, allowed=reference.DIVISIONS),
-        phases=split_codes("phase", phase, allowed=reference.PHASES),
+        sectors=sector,
+        divisions=division,
+        phases=phase,
     )
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import get_settings
+from app.db import transaction_chain
 from app.errors import Unauthorized
 from app.http.logs import log_access
 from app.http.requests import route_template
@@ -158,12 +159,7 @@ _COMMITTED = "metrics.committed"
 def count_sitrep(session: Session, action: str) -> None:
     """Counts a sitrep write when the session's transaction commits: not when it, or the
     savepoint the write was made in (a batch item, an import's dry run), rolls back."""
-    chain = []
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    while transaction is not None:
-        chain.append(transaction)
-        transaction = transaction.parent
-    session.info.setdefault(_PENDING, []).append((action, chain))
+    session.info.setdefault(_PENDING, []).append((action, transaction_chain(session)))
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.datastructures import UploadFile
@@ -43,3 +43,20 @@ async def _upload(request: Request) -> Upload:
 # The request body, whole, as the sheet: declare it after CurrentUser, so that a caller
 # without a valid token hears 401 before anything about the file.
 UploadDep = Annotated[Upload, Depends(_upload)]
+
+
+def upload_body(description: str, content: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of an endpoint that takes a file (``UploadDep``): the whole
+    body in one of the media types of ``content``, or the file field of a multipart form."""
+    form = {
+        "type": "object",
+        "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+        "required": [FILE_FIELD],
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {**content, MULTIPART_MEDIA_TYPE: {"schema": form}},
+        }
+    }

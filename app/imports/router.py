@@ -1,4 +1,4 @@
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -6,31 +6,21 @@ from app.auth.dependencies import CurrentUser
 from app.db import SessionDep
 from app.idempotency.dependencies import IdempotencyDep
 from app.imports import service as imports
-from app.imports.dependencies import FILE_FIELD, MULTIPART_MEDIA_TYPE, UploadDep
+from app.imports.dependencies import UploadDep, upload_body
 from app.imports.schemas import SHEET_CSV_EXAMPLE, ImportOptions, ImportRead
 from app.imports.sheets import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from app.openapi import problem_responses
 
 router = APIRouter(prefix="/imports", tags=["imports"], responses=problem_responses(403))
 
-_SHEET_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "The sheet itself, as the whole body, or as the file field `file` "
-        "of a multipart form (as a browser uploads it).",
-        "content": {
-            CSV_MEDIA_TYPE: {"schema": {"type": "string"}, "example": SHEET_CSV_EXAMPLE},
-            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
-            MULTIPART_MEDIA_TYPE: {
-                "schema": {
-                    "type": "object",
-                    "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
-                    "required": [FILE_FIELD],
-                }
-            },
-        },
-    }
-}
+_SHEET_BODY = upload_body(
+    "The sheet itself, as the whole body, or as the file field `file` of a multipart form "
+    "(as a browser uploads it).",
+    {
+        CSV_MEDIA_TYPE: {"schema": {"type": "string"}, "example": SHEET_CSV_EXAMPLE},
+        XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+    },
+)
 
 
 @router.post(

@@ -8,7 +8,20 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from app.db import MAX_ID
 from app.openapi import Problem
 from app.schemas import RequestModel
-from app.sitreps.schemas import DivisionCode, PhaseCode
+from app.sitreps.schemas import SITREP_EXAMPLE, DivisionCode, PhaseCode
+
+
+def _example_line(row: int, line: int) -> dict[str, Any]:
+    """A line of the example sheet: a line of the sitrep example, its people only."""
+    kept = ("sector", "division", "phase", "admin1", "admin2", "people_reached")
+    return {
+        "rows": [row],
+        **{name: SITREP_EXAMPLE["lines"][line][name] for name in kept},
+        "people_reached_new": None,
+        "people_reached_cumulative": None,
+        "people_targeted": None,
+    }
+
 
 FileFormat = Literal["csv", "xlsx"]
 
@@ -246,32 +259,7 @@ class ImportRead(BaseModel):
                             "period_start": "2024-02-01",
                             "period_end": "2024-02-29",
                             "rows": [2, 3],
-                            "lines": [
-                                {
-                                    "rows": [2],
-                                    "sector": "shelter",
-                                    "division": "hod",
-                                    "phase": "response",
-                                    "admin1": "SD01",
-                                    "admin2": None,
-                                    "people_reached": 1200,
-                                    "people_reached_new": None,
-                                    "people_reached_cumulative": None,
-                                    "people_targeted": None,
-                                },
-                                {
-                                    "rows": [3],
-                                    "sector": "wash",
-                                    "division": "hod",
-                                    "phase": "response",
-                                    "admin1": "SD02",
-                                    "admin2": "SD02114",
-                                    "people_reached": 2500,
-                                    "people_reached_new": None,
-                                    "people_reached_cumulative": None,
-                                    "people_targeted": None,
-                                },
-                            ],
+                            "lines": [_example_line(2, 0), _example_line(3, 1)],
                             "action": "create",
                             "outcome": "valid",
                             "status": 201,

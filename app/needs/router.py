@@ -1,17 +1,16 @@
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from app.auth.dependencies import CurrentUser
 from app.db import SessionDep
-from app.imports.dependencies import FILE_FIELD, MULTIPART_MEDIA_TYPE, UploadDep
+from app.imports.dependencies import UploadDep, upload_body
 from app.imports.sheets import CSV_MEDIA_TYPE
 from app.needs import service as needs
 from app.needs.schemas import Needs, NeedsLoadRead, NeedsOptions
 from app.openapi import problem_responses
-from app.reference.dependencies import CountryList, split_codes
-from app.sectors.catalog import SECTORS
-from app.totals.dependencies import SectorParam, YearList
+from app.reference.dependencies import CountryList
+from app.totals.dependencies import SectorList, YearList
 
 router = APIRouter(prefix="/needs", tags=["needs"], responses=problem_responses(403))
 
@@ -21,23 +20,10 @@ NEEDS_CSV_EXAMPLE = (
     "SDN,0,,Intersectoral,,INN,24786370,2024-12-24\n"
     "SDN,0,,WSH,,INN,18982714,2024-12-24\n"
 )
-_NEEDS_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "The file itself, as the whole body, or as the file field `file` "
-        "of a multipart form.",
-        "content": {
-            CSV_MEDIA_TYPE: {"schema": {"type": "string"}, "example": NEEDS_CSV_EXAMPLE},
-            MULTIPART_MEDIA_TYPE: {
-                "schema": {
-                    "type": "object",
-                    "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
-                    "required": [FILE_FIELD],
-                }
-            },
-        },
-    }
-}
+_NEEDS_BODY = upload_body(
+    "The file itself, as the whole body, or as the file field `file` of a multipart form.",
+    {CSV_MEDIA_TYPE: {"schema": {"type": "string"}, "example": NEEDS_CSV_EXAMPLE}},
+)
 
 
 @router.post(
@@ -78,7 +64,7 @@ def list_needs(
     user: CurrentUser,
     country: CountryList = None,
     year: YearList = None,
-    sector: SectorParam = None,
+    sector: SectorList = None,
 ) -> Needs:
     """People in need as loaded, by country, year, sector (`null`: Intersectoral) and
     admin1 (`null`: the whole country). Field officers get their own countries only."""
@@ -86,6 +72,6 @@ def list_needs(
         session,
         countries=country,
         years=year,
-        sectors=split_codes("sector", sector, allowed=SECTORS),
+        sectors=sector,
         user=user,
     )

@@ -444,17 +444,7 @@ def _write(session: Session, accepted: Sequence[_Item], *, user: User) -> bool:
     for item in accepted:
         data, sitrep = item.data, item.sitrep
         assert sitrep is not None
-        header = {
-            "sitrep_id": sitrep.id,
-            "revision": 1,
-            "country": data.country,
-            "crisis_id": data.crisis_id,
-            "period_start": data.period_start,
-            "period_end": data.period_end,
-            "year": data.period_end.year,
-            "status": SitrepStatus.submitted.value,
-            "updated_at": now,
-        }
+        header = {"sitrep_id": sitrep.id, **sitreps.line_header(sitrep, data, now=now)}
         item.rows = [SitrepLine(**header, **line) for line in item.lines]
         written += item.rows
     order.stamp(session, written)

@@ -458,6 +458,20 @@ def _live_for_change(
     return sitrep
 
 
+def line_header(sitrep: Sitrep, data: SitrepCreate, *, now: datetime) -> dict[str, Any]:
+    """What each live line of a sitrep's current revision repeats of it."""
+    return {
+        "revision": sitrep.revision,
+        "country": sitrep.country,
+        "crisis_id": data.crisis_id,
+        "period_start": data.period_start,
+        "period_end": data.period_end,
+        "year": data.period_end.year,
+        "status": SitrepStatus.submitted.value,
+        "updated_at": now,
+    }
+
+
 def _write_revision(
     session: Session,
     *,
@@ -482,16 +496,7 @@ def _write_revision(
         for key, line in existing.items()
         if line.status == SitrepStatus.submitted and key not in kept
     ]
-    header = {
-        "revision": sitrep.revision,
-        "country": sitrep.country,
-        "crisis_id": data.crisis_id,
-        "period_start": data.period_start,
-        "period_end": data.period_end,
-        "year": data.period_end.year,
-        "status": SitrepStatus.submitted.value,
-        "updated_at": now,
-    }
+    header = line_header(sitrep, data, now=now)
     rows: list[SitrepLine] = []
     for line in lines:
         row = existing.get(line["line_key"])

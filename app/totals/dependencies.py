@@ -29,9 +29,29 @@ def _years(
 
 
 YearList = Annotated[list[int] | None, Depends(_years)]
-SectorParam = Annotated[str | None, Query(description="Sector codes, comma-separated.")]
-DivisionParam = Annotated[str | None, Query(description="Division codes, comma-separated.")]
-PhaseParam = Annotated[str | None, Query(description="MCOF phase codes, comma-separated.")]
+
+
+def _sectors(
+    sector: Annotated[str | None, Query(description="Sector codes, comma-separated.")] = None,
+) -> list[str] | None:
+    return split_codes("sector", sector, allowed=SECTORS)
+
+
+def _divisions(
+    division: Annotated[str | None, Query(description="Division codes, comma-separated.")] = None,
+) -> list[str] | None:
+    return split_codes("division", division, allowed=reference.DIVISIONS)
+
+
+def _phases(
+    phase: Annotated[str | None, Query(description="MCOF phase codes, comma-separated.")] = None,
+) -> list[str] | None:
+    return split_codes("phase", phase, allowed=reference.PHASES)
+
+
+SectorList = Annotated[list[str] | None, Depends(_sectors)]
+DivisionList = Annotated[list[str] | None, Depends(_divisions)]
+PhaseList = Annotated[list[str] | None, Depends(_phases)]
 
 
 def _totals_query(
@@ -44,18 +64,18 @@ def _totals_query(
         ),
     ] = None,
     year: YearList = None,
-    sector: SectorParam = None,
-    division: DivisionParam = None,
-    phase: PhaseParam = None,
+    sector: SectorList = None,
+    division: DivisionList = None,
+    phase: PhaseList = None,
     crisis_id: QueryId = None,
 ) -> totals.TotalsQuery:
     return totals.TotalsQuery(
         group_by=tuple(split_codes("group_by", group_by, allowed=totals.GROUPS) or ()),
         countries=country,
         years=year,
-        sectors=split_codes("sector", sector, allowed=SECTORS),
-        divisions=split_codes("division", division, allowed=reference.DIVISIONS),
-        phases=split_codes("phase", phase, allowed=reference.PHASES),
+        sectors=sector,
+        divisions=division,
+        phases=phase,
         crisis_id=crisis_id,
     )
 

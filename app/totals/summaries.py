@@ -58,6 +58,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.expression import FromClause
 
+from app.db import transaction_chain
 from app.sitreps.models import LIVE_LINE, SitrepLine
 from app.totals.models import NO_AREA, NO_CRISIS, TotalsCell, TotalsPlace, TotalsSlot
 
@@ -359,7 +360,8 @@ def apply_changes(session: Session, *, removed: list[Counted], added: list[Count
     sitrep of a batch, a dry run) are forgotten with it."""
     if session.get_transaction() is None:
         session.begin()  # the changes belong to a transaction, and end with it
-    session.info.setdefault(_PENDING, []).append((_chain(session), list(removed), list(added)))
+    change = (transaction_chain(session), list(removed), list(added))
+    session.info.setdefault(_PENDING, []).append(change)
 
 
 # Changes not written yet: (the transactions they were made in, removed, added).
@@ -369,15 +371,6 @@ _PENDING = "totals.pending"
 _WRITTEN = "totals.written"
 
 _Change = tuple[list[SessionTransaction], list[Counted], list[Counted]]
-
-
-def _chain(session: Session) -> list[SessionTransaction]:
-    chain = []
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    while transaction is not None:
-        chain.append(transaction)
-        transaction = transaction.parent
-    return chain
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -418,7 +411,7 @@ def write_changes(session: Session) -> None:
     if not pending:
         return
     if session.in_nested_transaction():
-        session.info.setdefault(_WRITTEN, []).append((_chain(session), pending))
+        session.info.setdefault(_WRITTEN, []).append((transaction_chain(session), pending))
     _write(
         session,
         removed=[line for _chain, removed, _added in pending for line in removed],

@@ -16,7 +16,16 @@ from typing import Any
 import hxl
 
 from app.pagination import encode_cursor
-from tests.factories import DOMAIN_HXL_TAGS, Api, assert_problem, line, sitrep
+from tests.factories import (
+    DISAGGREGATED,
+    DOMAIN_HXL_TAGS,
+    Api,
+    assert_problem,
+    full_line,
+    line,
+    register_crisis,
+    sitrep,
+)
 
 SITREPS = "/api/v1/sitreps"
 CLUSTERS = "/api/v1/clusters"
@@ -69,8 +78,6 @@ LINE_FIELDS = (
     "persons_with_disabilities",
     "indicators",
 )
-
-DISAGGREGATED = {"women": 40, "men": 30, "girls": 20, "boys": 10}
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -314,17 +321,7 @@ def test_consumer_applying_pages_holds_exactly_the_live_lines(api) -> None:
     check(round_="round 1")
 
     # Round 2: crisis and period changed; a dropped line comes back; a line changes sector.
-    crisis = hq.post(
-        "/api/v1/crises",
-        json={
-            "name": "Sudan conflict",
-            "kind": "conflict",
-            "countries": ["SDN"],
-            "started_on": "2023-04-15",
-        },
-    )
-    assert crisis.status_code == 201, crisis.text
-    crisis_id = crisis.json()["id"]
+    crisis_id = register_crisis(hq, ["SDN"])
     c, c_tag = amend(
         field,
         c["id"],
@@ -724,17 +721,7 @@ def test_hxl_feed_reads_back_with_libhxl(api) -> None:
     submit(
         field,
         sitrep(
-            line(
-                "shelter",
-                admin1="SD01",
-                admin2="SD01002",
-                reached=100,
-                new=60,
-                people_targeted=120,
-                disaggregation=DISAGGREGATED,
-                persons_with_disabilities=4,
-                indicators={"households_assisted": 25},
-            ),
+            full_line(),
             line("wash", admin1="SD01", reached=999),
             line("shelter", admin1="SD02", reached=250, indicators={"shelter_kits": 30}),
         ),

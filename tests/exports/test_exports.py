@@ -24,9 +24,19 @@ from app.exports import formats
 from app.exports import service as exports
 from app.exports.formats import Format
 from app.sitreps.models import SitrepLine
-from tests.factories import DOMAIN_HXL_TAGS, Api, assert_problem, line, make_user, sitrep, submit
+from tests.counting import FIGURES
+from tests.factories import (
+    DOMAIN_HXL_TAGS,
+    Api,
+    assert_problem,
+    full_line,
+    line,
+    make_user,
+    register_crisis,
+    sitrep,
+    submit,
+)
 
-DISAGGREGATED = {"women": 40, "men": 30, "girls": 20, "boys": 10}
 LINES = "/api/v1/exports/lines"
 TOTALS = "/api/v1/exports/totals"
 
@@ -45,31 +55,11 @@ def tags_of(dataset: Any) -> list[str]:
 def data(api) -> dict[str, Any]:
     """Two countries, three sectors, an amended sitrep and a withdrawn one."""
     field = api("field", countries=["SDN", "TCD"])
-    crisis = api("hq").post(
-        "/api/v1/crises",
-        json={
-            "name": "Sudan",
-            "kind": "conflict",
-            "countries": ["SDN"],
-            "started_on": "2023-04-15",
-        },
-    )
-    assert crisis.status_code == 201, crisis.text
-    crisis_id = crisis.json()["id"]
+    crisis_id = register_crisis(api("hq"), ["SDN"], name="Sudan")
     submit(
         field,
         sitrep(
-            line(
-                "shelter",
-                admin1="SD01",
-                admin2="SD01002",
-                reached=100,
-                new=60,
-                people_targeted=120,
-                disaggregation=DISAGGREGATED,
-                persons_with_disabilities=4,
-                indicators={"households_assisted": 25},
-            ),
+            full_line(),
             line("wash", admin1="SD01", reached=300, indicators={"latrines": 2}),
             crisis_id=crisis_id,
         ),
@@ -173,26 +163,7 @@ def test_totals_csv_reads_back_with_libhxl(api, data) -> None:
         "#inneed",
         "#indicator+coverage",
     ]
-    assert dataset.headers == [
-        "country",
-        "year",
-        "sector",
-        "crisis_id",
-        "admin1",
-        "people_reached",
-        "people_reached_unique",
-        "people_reached_in_periods",
-        "people_targeted",
-        "people_targeted_unique",
-        "women",
-        "men",
-        "girls",
-        "boys",
-        "people_reached_not_disaggregated",
-        "lines",
-        "people_in_need",
-        "coverage",
-    ]
+    assert dataset.headers == ["country", "year", "sector", "crisis_id", "admin1", *FIGURES]
     api_rows = hq.get("/api/v1/totals", params={"group_by": "sector,crisis,admin1"}).json()["rows"]
     exported = [
         {

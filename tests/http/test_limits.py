@@ -7,22 +7,18 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.config import get_settings
 from app.main import create_app
 from tests.factories import Api, assert_problem, line, make_user, sitrep
 from tests.servers import free_port
 
 
 @pytest.fixture
-def app_with(migrated: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., FastAPI]]:
+def app_with(migrated: str, settings_env: Callable[..., None]) -> Callable[..., FastAPI]:
     def build(**settings: str) -> FastAPI:
-        for name, value in settings.items():
-            monkeypatch.setenv(f"TRACKER_{name.upper()}", value)
-        get_settings.cache_clear()
+        settings_env(**settings)
         return create_app()
 
-    yield build
-    get_settings.cache_clear()
+    return build
 
 
 def test_body_over_the_cap_is_413_whatever_its_declared_length(app_with) -> None:

@@ -10,7 +10,7 @@ died is taken over once its lease has run out.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -123,18 +123,6 @@ def etag_of(client: Api, sitrep_id: int) -> str:
     response = client.get(f"{SITREPS}/{sitrep_id}")
     assert response.status_code == 200, response.text
     return response.headers["ETag"]
-
-
-@pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    def apply(**values: str) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(f"TRACKER_{name.upper()}", value)
-        get_settings.cache_clear()
-
-    yield apply
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 # --- a retry gets the first answer -----------------------------------------------------

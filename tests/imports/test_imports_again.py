@@ -19,21 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from httpx import Response
 from typer.testing import CliRunner
 
 from app.cli import app as cli
 from app.imports import names
 from app.reference import catalog as reference
 from tests.factories import Api, assert_problem
+from tests.imports.sheets import DATA, IMPORTS, ROWCA, ROWCA_OPTIONS, imported, post_sheet
 
 ApiFactory = Callable[..., Api]
 
-DATA = Path(__file__).parents[1] / "data"
 DTM = DATA / "iom_dtm_idps_afg_hti_tcd_admin0-2.csv"
-ROWCA = DATA / "hxlshowcase_rowca-3w-hxl.csv"
-IMPORTS = "/api/v1/imports"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DTM_HEADER = [
     "country", "period", "sector", "admin1_pcode", "admin1_name", "admin2_pcode",
     "admin2_name", "people_reached",
@@ -42,15 +38,6 @@ DTM_OPTIONS: list[tuple[str, str]] = [
     ("division", "hod"),
     ("phase", "response"),
     ("figures", "period"),
-    ("combine", "max"),
-]
-ROWCA_OPTIONS: list[tuple[str, str | int]] = [
-    ("year", 2014),
-    ("division", "hod"),
-    ("phase", "response"),
-    ("column", "people_reached=Achieved"),
-    ("column", "people_targeted=AnnualTarget"),
-    ("only", "Indicator~people"),
     ("combine", "max"),
 ]
 runner = CliRunner()
@@ -121,28 +108,6 @@ def totals_by_admin1(hq: Api) -> dict[tuple[str, int, str], int]:
         (row["country"], row["year"], row["admin1"]): row["people_reached"]
         for row in response.json()["rows"]
     }
-
-
-def post_sheet(
-    user: Api,
-    body: str | bytes,
-    *,
-    params: list[tuple[str, Any]] | None = None,
-    content_type: str = "text/csv",
-    headers: dict[str, str] | None = None,
-) -> Response:
-    return user.post(
-        IMPORTS,
-        content=body.encode() if isinstance(body, str) else body,
-        params=params or [],
-        headers={"Content-Type": content_type, **(headers or {})},
-    )
-
-
-def imported(response: Response) -> dict[str, Any]:
-    assert response.status_code == 200, response.text
-    report: dict[str, Any] = response.json()
-    return report
 
 
 def counts(report: dict[str, Any]) -> tuple[int, int, int, int]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import Api, assert_problem, line, sitrep
+from tests.factories import Api, assert_problem, line, register_crisis, sitrep
 
 URL = "/api/v1/reporting/completeness"
 
@@ -15,15 +15,6 @@ URL = "/api/v1/reporting/completeness"
 def _submit(officer: Api, country: str, admin1: str, start: str, end: str, **kw: Any) -> int:
     body = sitrep(line(admin1=admin1), country=country, start=start, end=end, **kw)
     response = officer.post("/api/v1/sitreps", json=body)
-    assert response.status_code == 201, response.text
-    return int(response.json()["id"])
-
-
-def _crisis(hq: Api, countries: list[str], started_on: str, name: str = "Conflict") -> int:
-    response = hq.post(
-        "/api/v1/crises",
-        json={"name": name, "kind": "conflict", "countries": countries, "started_on": started_on},
-    )
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
@@ -41,7 +32,7 @@ def world(api) -> dict[str, Any]:
     August 2024 outside any crisis; AFG reported in 2023 only."""
     hq = api("hq")
     officer = api("field", countries=["SDN", "TCD", "HTI", "AFG"])
-    crisis = _crisis(hq, ["SDN", "TCD"], "2023-04-15")
+    crisis = register_crisis(hq, ["SDN", "TCD"], name="Conflict")
     _submit(officer, "SDN", "SD01", "2024-01-01", "2024-01-31", crisis_id=crisis)
     _submit(officer, "SDN", "SD01", "2024-03-01", "2024-03-31", crisis_id=crisis)
     # A second sitrep for March, for another place: two sitreps in one month.

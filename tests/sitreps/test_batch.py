@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -36,18 +36,6 @@ SUDAN_ADMIN1 = [f"SD{n:02d}" for n in range(1, 20)]
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    def apply(**values: str) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(f"TRACKER_{name.upper()}", value)
-        get_settings.cache_clear()
-
-    yield apply
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def distinct_sitreps(n: int) -> list[dict[str, Any]]:
