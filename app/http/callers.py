@@ -4,9 +4,9 @@ request, before anything may refuse it.
 ``CallerMiddleware`` leaves the user's id in ``scope["state"]["caller"]`` (None: no live
 token). The rate limit counts by it, and a request refused before its own authentication
 runs (a body that is not JSON, an unknown query parameter) reads it to answer 401 first,
-without asking the database again. The key is absent when the database could not be asked;
-the request's own authentication then meets the same error and answers it (a 503 that
-names the cause).
+without asking the database again. When the database could not be asked, the key is
+absent and the error is kept instead (``failure``): the request's own authentication
+answers it (a 503 that names the cause) rather than waiting for the database again.
 
 The lookup is handed in (``Identify``, from app.auth by app.main): this package knows no
 domain. Found as ``current_user`` finds it: from the token cache, in memory, or else with a
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 logger = logging.getLogger(__name__)
 
 CALLER = "caller"
+_FAILURE = "caller_lookup_failure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,12 @@ def identified(scope: Scope) -> bool:
     return CALLER in scope.get("state", {})
 
 
+def failure(scope: Scope) -> SQLAlchemyError | None:
+    """The database's error when it could not say who the caller is."""
+    failed: SQLAlchemyError | None = scope.get("state", {}).get(_FAILURE)
+    return failed
+
+
 class CallerMiddleware:
     def __init__(self, app: ASGIApp, *, identify: Identify) -> None:
         self.app = app
@@ -64,6 +71,7 @@ class CallerMiddleware:
                 found = await self._user_id(scope)
             except SQLAlchemyError as exc:
                 logger.info("could not look the token up: %s", exc.__class__.__name__)
+                scope.setdefault("state", {})[_FAILURE] = exc
             else:
                 scope.setdefault("state", {})[CALLER] = found
         await self.app(scope, receive, send)

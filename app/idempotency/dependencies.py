@@ -17,6 +17,7 @@ from app.auth import service as auth
 from app.auth.models import User
 from app.db import new_session
 from app.errors import Unauthorized
+from app.http import callers
 from app.i18n import _
 from app.idempotency import service as idempotency
 
@@ -68,6 +69,9 @@ class Idempotency:
 
 
 def _user_of(request: Request) -> User:
+    failed = callers.failure(request.scope)
+    if failed is not None:
+        raise failed  # as current_user does: the database just did not answer
     with new_session() as session:
         user = auth.authenticate_header(
             session, authorization=request.headers.get("Authorization", "")
