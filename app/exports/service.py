@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, TypeVar
 
+import orjson
 from sqlalchemy import Row, Select, select
 
 from app.auth import permissions
@@ -27,7 +28,6 @@ from app.needs import service as needs
 from app.sectors.catalog import SECTORS
 from app.sitreps.models import LIVE_LINE, SitrepLine
 from app.totals import service as totals
-from app.totals.schemas import TotalsRow
 
 R = TypeVar("R")
 
@@ -112,7 +112,7 @@ class Table(Generic[R]):
     as_row: Callable[[R], list[Any]]
 
 
-def totals_table(*, query: totals.TotalsQuery, user: User) -> Table[TotalsRow]:
+def totals_table(*, query: totals.TotalsQuery, user: User) -> Table[dict[str, Any]]:
     """The rows of GET /totals for the same query and user, as an export."""
     statement = totals.scoped_select(query, user=user)
     columns = [
@@ -124,24 +124,22 @@ def totals_table(*, query: totals.TotalsQuery, user: User) -> Table[TotalsRow]:
         "coverage",
     ]
     with new_session() as session:
-        fill = totals.coverage_of(
+        make = totals.row_maker(
+            query,
             needs.needs_for(
                 session,
                 countries=permissions.narrow_countries(user, query.countries),
                 years=query.years,
             ),
-            query=query,
         )
     return Table(
         name="totals",
         json_member="rows",
         columns=columns,
         tags=[TOTALS_TAGS[c] for c in columns],
-        records=Streamed(
-            "totals", statement, lambda row: fill(totals.totals_row(query, row._mapping))
-        ),
-        as_json=lambda row: row.model_dump_json(exclude_unset=True),
-        as_row=lambda row: [getattr(row, c) for c in columns],
+        records=Streamed("totals", statement, lambda row: make(row._mapping)),
+        as_json=lambda row: orjson.dumps(row).decode(),
+        as_row=lambda row: [row[c] for c in columns],
     )
 
 
