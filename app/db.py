@@ -203,7 +203,7 @@ def _wait_for(fd: int, events: int, end: float) -> None:
 def postgres_deadlines() -> dict[str, int]:
     """PostgreSQL's statement_timeout and lock_timeout, in milliseconds (0: none): a
     statement that runs, or waits for a lock, longer is cancelled (SQLSTATE 57014 or
-    55P03), and the request answers a 503 that says which (app.errors)."""
+    55P03), and the request answers a 503 that says which (app.http.problems)."""
     settings = get_settings()
     return {
         "statement_timeout": round(settings.statement_timeout * 1000),
