@@ -46,9 +46,11 @@ def caller(scope: Scope) -> int | None:
     return found
 
 
-def identified(scope: Scope) -> bool:
-    """Whether the request's caller could be found (or found to have no live token)."""
-    return CALLER in scope.get("state", {})
+def without_token(scope: Scope) -> bool:
+    """Whether the request is known to carry no live token (False when the database could
+    not say): what makes a refusal before authentication a 401 first."""
+    state = scope.get("state", {})
+    return CALLER in state and state[CALLER] is None
 
 
 def failure(scope: Scope) -> SQLAlchemyError | None:

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.db import MAX_ID
 from app.errors import Unauthorized, ValidationFailed
-from app.http.callers import caller, identified
+from app.http.callers import without_token
 from app.http.requests import route_template
 from app.i18n import _
 
@@ -85,7 +85,7 @@ async def known_query_parameters(request: Request) -> None:
     unknown = sorted({name for name in given if name not in known})
     if not unknown:
         return
-    if identified(request.scope) and caller(request.scope) is None:
+    if without_token(request.scope):
         raise Unauthorized(_("Send a valid API token as 'Authorization: Bearer <token>'."))
     takes = ", ".join(sorted(known))
     raise ValidationFailed(

@@ -28,7 +28,7 @@ from app.errors import (
     problem_body,
     validation_failed,
 )
-from app.http.callers import caller, identified
+from app.http.callers import without_token
 from app.http.requests import allowed_methods
 from app.i18n import _, either, number
 
@@ -151,11 +151,7 @@ async def _unauthenticated(request: Request) -> JSONResponse | None:
     without a valid token must still hear 401 first, as for any other request to the API.
     Who the caller is was found before the request reached the application
     (app.http.callers); when the database could not say, the refusal stands."""
-    if (
-        request.url.path.startswith("/api/")
-        and identified(request.scope)
-        and caller(request.scope) is None
-    ):
+    if request.url.path.startswith("/api/") and without_token(request.scope):
         return await _app_error(
             request, Unauthorized(_("Send a valid API token as 'Authorization: Bearer <token>'."))
         )
