@@ -28,6 +28,7 @@ from app.imports.sheets import Upload
 from app.needs import service as needs
 from app.needs.schemas import NeedsOptions
 from app.reference import catalog as reference
+from app.sitreps import reads
 from app.sitreps import service as sitreps
 from app.sitreps.schemas import Disaggregation, LineIn, SitrepCreate
 
@@ -372,7 +373,7 @@ def _load_office(
                 session,
                 sitrep_id=sitrep.id,
                 data=amended,
-                if_match=sitreps.etag(sitrep),
+                if_match=reads.etag(sitrep),
                 user=officer,
             )
             summary.amended += 1
@@ -403,7 +404,7 @@ def _load_withdrawn(session: Session, users: dict[str, User], summary: Summary) 
     sitreps.withdraw(
         session,
         sitrep_id=sitrep.id,
-        if_match=sitreps.etag(sitrep),
+        if_match=reads.etag(sitrep),
         user=officer,
         reason="Duplicate: these consultations are in the Haiti crisis sitrep for March 2025.",
     )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import User
 from app.crises import service as crises
 from app.crises.schemas import CrisisCreate
+from app.sitreps import reads
 from app.sitreps import service as sitreps
 from app.sitreps.models import Sitrep
 from app.sitreps.schemas import SitrepCreate
@@ -46,13 +47,13 @@ def submit(session: Session, user: User, *lines: dict[str, Any], **header: Any) 
 
 def amend(session: Session, user: User, s: Sitrep, *lines: dict[str, Any], **header: Any) -> Sitrep:
     return sitreps.amend(
-        session, sitrep_id=s.id, data=body(*lines, **header), if_match=sitreps.etag(s), user=user
+        session, sitrep_id=s.id, data=body(*lines, **header), if_match=reads.etag(s), user=user
     )
 
 
 def withdraw(session: Session, user: User, s: Sitrep) -> Sitrep:
     return sitreps.withdraw(
-        session, sitrep_id=s.id, reason="reported twice", if_match=sitreps.etag(s), user=user
+        session, sitrep_id=s.id, reason="reported twice", if_match=reads.etag(s), user=user
     )
 
 

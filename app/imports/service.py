@@ -50,7 +50,7 @@ from app.imports.schemas import (
 from app.imports.sheets import SheetRow, Upload
 from app.openapi import Problem
 from app.reference import catalog as reference
-from app.sitreps import batches, rules
+from app.sitreps import batches, bodies, reads, rules
 from app.sitreps import service as sitreps
 from app.sitreps.models import Sitrep, SitrepLine
 from app.sitreps.schemas import Disaggregation, LineIn, SitrepCreate
@@ -299,7 +299,7 @@ def _write(session: Session, draft: _Draft, *, user: User, mode: Mode) -> None:
     """Creates the draft's sitrep, or amends the live sitrep it matches (mode update or
     upsert), or leaves that one alone when no figure differs; on a problem, notes it."""
     try:
-        data = sitreps.validated(draft.document())
+        data = bodies.validated(draft.document())
         match = None
         if mode is not Mode.create:
             permissions.require_country(user, data.country)
@@ -330,7 +330,7 @@ def _write(session: Session, draft: _Draft, *, user: User, mode: Mode) -> None:
                 session,
                 sitrep_id=sitrep.id,
                 data=data.model_copy(update={"narrative": narrative}),
-                if_match=sitreps.etag(sitrep),
+                if_match=reads.etag(sitrep),
                 user=user,
             )
     except AppError as exc:
@@ -347,7 +347,7 @@ def _match(
     keys = {rules.line_key(line) for line in data.lines}
     found = [
         candidate
-        for candidate in sitreps.live_for_period(
+        for candidate in reads.live_for_period(
             session,
             country=data.country,
             crisis_id=data.crisis_id,

@@ -49,7 +49,7 @@ from app.http import metrics
 from app.i18n import _
 from app.openapi import Problem
 from app.reference import catalog as reference
-from app.sitreps import order, rules
+from app.sitreps import bodies, order, reads, rules, stored
 from app.sitreps import service as sitreps
 from app.sitreps.models import LIVE_LINE, Sitrep, SitrepLine, SitrepRevision, SitrepStatus
 from app.sitreps.schemas import BatchItemResult, BatchRead, SitrepCreate, SitrepRead
@@ -126,7 +126,7 @@ def write_each(
 
 def _read(session: Session, sitrep: Sitrep | None, user: User) -> SitrepRead:
     assert sitrep is not None
-    return sitreps.read_after_write(session, sitrep=sitrep, user=user)
+    return reads.read_after_write(session, sitrep=sitrep, user=user)
 
 
 def submit_each(
@@ -137,7 +137,7 @@ def submit_each(
     the sitrep, or the problem (422 locations as in a single submission), of each in turn."""
     for item in items:
         try:
-            data = sitreps.validated(item, session=session)
+            data = bodies.validated(item, session=session)
             with session.begin_nested():
                 sitrep = sitreps.submit(session, data=data, user=user)
         except AppError as exc:
@@ -202,7 +202,7 @@ def _write_set(session: Session, *, items: list[Any], user: User) -> list[_Item 
     documents: list[tuple[int, SitrepCreate]] = []
     for index, item in enumerate(items):
         try:
-            data = sitreps.validated(item, session=session)
+            data = bodies.validated(item, session=session)
             if reference.is_country(data.country):
                 permissions.require_country(user, data.country)
         except AppError as exc:
@@ -438,13 +438,13 @@ def _write(session: Session, accepted: Sequence[_Item], *, user: User) -> bool:
         return True
     now = utcnow()
     for item in accepted:
-        item.sitrep = sitreps.new_sitrep(item.data, user=user, now=now)
+        item.sitrep = Sitrep(**stored.sitrep_fields(item.data, created_by_id=user.id, now=now))
     _insert(session, Sitrep, [item.sitrep for item in accepted if item.sitrep is not None])
     written: list[SitrepLine] = []
     for item in accepted:
         data, sitrep = item.data, item.sitrep
         assert sitrep is not None
-        header = {"sitrep_id": sitrep.id, **sitreps.line_header(sitrep, data, now=now)}
+        header = {"sitrep_id": sitrep.id, **stored.line_header(sitrep, now=now)}
         item.rows = [SitrepLine(**header, **line) for line in item.lines]
         written += item.rows
     order.stamp(session, written)
@@ -461,16 +461,14 @@ def _write(session: Session, accepted: Sequence[_Item], *, user: User) -> bool:
         data, sitrep = item.data, item.sitrep
         assert sitrep is not None
         item.revision = SitrepRevision(
-            sitrep_id=sitrep.id,
-            revision=1,
-            country=data.country,
-            crisis_id=data.crisis_id,
-            period_start=data.period_start,
-            period_end=data.period_end,
-            narrative=data.narrative,
-            lines=[sitreps.line_document(row) for row in item.rows],
-            submitted_at=now,
-            submitted_by_id=user.id,
+            **stored.revision_fields(
+                sitrep,
+                sitrep_id=sitrep.id,
+                narrative=data.narrative,
+                rows=item.rows,
+                submitted_by_id=user.id,
+                now=now,
+            )
         )
     events = []
     for item in accepted:
@@ -481,7 +479,7 @@ def _write(session: Session, accepted: Sequence[_Item], *, user: User) -> bool:
                 entity_type="sitrep",
                 entity_id=item.sitrep.id,
                 user=user,
-                after=sitreps.revision_document(item.revision),
+                after=stored.revision_document(item.revision),
             )
         )
         metrics.count_sitrep(session, "submitted")
@@ -542,7 +540,7 @@ def _answer(item: _Item, *, user: User, as_stored: bool) -> SitrepRead:
         for row in item.rows
         if row.people_reached_cumulative is not None
     }
-    read = sitreps._read(item.sitrep, item.revision, user.name, current)
+    read = reads.read(item.sitrep, item.revision, user.name, current)
     if as_stored:
         for line in read.lines:
             line.indicators = _jsonb_order(line.indicators)

@@ -8,7 +8,7 @@ from fastapi import Depends, Query
 from app.http.parameters import QueryId
 from app.reference.dependencies import CountryList
 from app.sitreps.models import SitrepStatus
-from app.sitreps.service import SitrepFilters
+from app.sitreps.reads import SitrepFilters
 
 
 def _sitrep_filters(

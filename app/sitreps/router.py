@@ -12,7 +12,7 @@ from app.i18n import _
 from app.idempotency.dependencies import Idempotency, IdempotencyDep
 from app.openapi import problem_responses
 from app.pagination import Page, PageDep, page_example
-from app.sitreps import batches
+from app.sitreps import batches, bodies, reads
 from app.sitreps import service as sitreps
 from app.sitreps.dependencies import SitrepFiltersDep
 from app.sitreps.models import Sitrep
@@ -60,12 +60,12 @@ IfMatch = Annotated[str | None, Depends(_if_match)]
 def _answer(
     idempotency: Idempotency, session: Session, sitrep: Sitrep, user: User, *, created: bool
 ) -> Response:
-    headers = {"ETag": sitreps.etag(sitrep)}
+    headers = {"ETag": reads.etag(sitrep)}
     if created:
         headers["Location"] = f"/api/v1/sitreps/{sitrep.id}"
     return idempotency.respond(
         session,
-        sitreps.read_after_write(session, sitrep=sitrep, user=user),
+        reads.read_after_write(session, sitrep=sitrep, user=user),
         status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         headers=headers,
     )
@@ -90,7 +90,7 @@ def submit_sitrep(
     line and field. A slot (crisis, country, sector, division, phase, admin1, admin2) already
     reported by another live sitrep for an overlapping period is a 409 naming that sitrep:
     amend it instead."""
-    data = sitreps.validated(document, session=session)
+    data = bodies.validated(document, session=session)
     sitrep = sitreps.submit(session, data=data, user=user)
     return _answer(idempotency, session, sitrep, user, created=True)
 
@@ -124,7 +124,7 @@ def list_sitreps(
 ) -> Page[SitrepRead]:
     """Sitreps, newest first, each as its latest revision. Field officers see their own
     countries only."""
-    return sitreps.list_page(
+    return reads.list_page(
         session, filters=filters, limit=page.limit, cursor=page.cursor, user=user
     )
 
@@ -135,8 +135,8 @@ def read_sitrep(
 ) -> SitrepRead:
     """A sitrep as its latest revision. The `ETag` header is what `If-Match` needs to amend
     or withdraw it."""
-    sitrep, read = sitreps.get(session, sitrep_id=sitrep_id, user=user)
-    response.headers["ETag"] = sitreps.etag(sitrep)
+    sitrep, read = reads.get(session, sitrep_id=sitrep_id, user=user)
+    response.headers["ETag"] = reads.etag(sitrep)
     return read
 
 
@@ -160,7 +160,7 @@ def amend_sitrep(
     fields (`id`, `revision`, `status`, `created_at`, `withdrawn_at`, `withdrawal_reason`,
     `submitted_by`, `submitted_at`, each line's `id`) are accepted when they hold the
     sitrep's current values, and refused with one error naming them otherwise."""
-    data = sitreps.replacement(
+    data = bodies.replacement(
         session, sitrep_id=sitrep_id, document=document, if_match=if_match, user=user
     )
     sitrep = sitreps.amend(session, sitrep_id=sitrep_id, data=data, if_match=if_match, user=user)
@@ -197,6 +197,6 @@ def list_revisions(
     sitrep_id: PathId, session: SessionDep, user: CurrentUser, page: PageDep
 ) -> Page[SitrepRevisionRead]:
     """Every revision of a sitrep, oldest first, exactly as each was accepted."""
-    return sitreps.revisions_page(
+    return reads.revisions_page(
         session, sitrep_id=sitrep_id, limit=page.limit, cursor=page.cursor, user=user
     )

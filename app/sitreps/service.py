@@ -2,20 +2,19 @@
 
 Every write locks the slots it touches first (``order.lock_slots``; an amendment or a
 withdrawal locks its sitrep before that), then checks the one-sitrep-per-slot rule, then
-writes the sitrep, its new revision and its lines, and flushes; the request commits.
-Holding the slots' locks until commit makes the slot check and the chains race-free while
-writes to other slots go on in parallel (app.sitreps.order says how, and why).
+writes the sitrep, its new revision and its lines (as app.sitreps.stored defines them), and
+flushes; the request commits. Holding the slots' locks until commit makes the slot check and
+the chains race-free while writes to other slots go on in parallel (app.sitreps.order says
+how, and why). Reads are app.sitreps.reads; a body read as a sitrep, app.sitreps.bodies; a
+batch, app.sitreps.batches.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Annotated, Any, cast
+from datetime import datetime
+from typing import Any
 
-from pydantic import TypeAdapter
-from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import Select, and_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth import permissions
@@ -28,53 +27,15 @@ from app.errors import (
     PreconditionFailed,
     PreconditionRequired,
     ValidationFailed,
-    validation_problems,
 )
 from app.http import metrics
-from app.i18n import N_, _
-from app.pagination import Page, keyset_page
+from app.i18n import _
 from app.reference import catalog as reference
-from app.sitreps import order, rules
-from app.sitreps.models import (
-    LIVE_LINE,
-    Sitrep,
-    SitrepLine,
-    SitrepRevision,
-    SitrepStatus,
-)
-from app.sitreps.rules import Loc, line_key
-from app.sitreps.schemas import (
-    LineIn,
-    LineRead,
-    SitrepCreate,
-    SitrepRead,
-    SitrepRevisionRead,
-)
+from app.sitreps import bodies, order, reads, rules, stored
+from app.sitreps.models import LIVE_LINE, Sitrep, SitrepLine, SitrepRevision, SitrepStatus
+from app.sitreps.rules import line_key
+from app.sitreps.schemas import SitrepCreate
 from app.totals import chains, summaries
-
-
-@dataclass(frozen=True, slots=True)
-class SitrepFilters:
-    countries: list[str] | None = None
-    crisis_id: int | None = None
-    period_from: date | None = None
-    period_to: date | None = None
-    status: SitrepStatus | None = None
-
-
-# A sitrep's status, as a message names it.
-_STATUS_WORDS = {SitrepStatus.submitted: N_("submitted"), SitrepStatus.withdrawn: N_("withdrawn")}
-
-
-def _status_word(status: str) -> str:
-    return _(_STATUS_WORDS[SitrepStatus(status)])
-
-
-def etag(sitrep: Sitrep) -> str:
-    return f'"{sitrep.id}-{sitrep.revision}-{sitrep.status}"'
-
-
-# --- writes ----------------------------------------------------------------------------
 
 
 def _slots(data: SitrepCreate) -> list[tuple[str, str]]:
@@ -96,7 +57,7 @@ def lock_slots_of(
     read: list[SitrepCreate] = []
     for document in documents:
         try:
-            read.append(validated(document))
+            read.append(bodies.validated(document))
         except ValidationFailed:
             continue
     slots = [slot for data in read for slot in _slots(data)]
@@ -119,20 +80,6 @@ def lock_slots_of(
     order.lock_slots(session, slots)
 
 
-def new_sitrep(data: SitrepCreate, *, user: User, now: datetime) -> Sitrep:
-    """A new sitrep's row (its first revision is written with its lines)."""
-    return Sitrep(
-        country=data.country,
-        crisis_id=data.crisis_id,
-        period_start=data.period_start,
-        period_end=data.period_end,
-        revision=1,
-        status=SitrepStatus.submitted.value,
-        created_at=now,
-        created_by_id=user.id,
-    )
-
-
 def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
     permissions.require_role(user, Role.field, Role.admin)
     if reference.is_country(data.country):
@@ -140,7 +87,7 @@ def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
     lines = _checked_lines(session, data)
     order.lock_slots(session, _slots(data))
     _check_slots(session, data, sitrep_id=None)
-    sitrep = new_sitrep(data, user=user, now=utcnow())
+    sitrep = Sitrep(**stored.sitrep_fields(data, created_by_id=user.id, now=utcnow()))
     session.add(sitrep)
     session.flush()
     revision = _write_revision(
@@ -152,167 +99,10 @@ def submit(session: Session, *, data: SitrepCreate, user: User) -> Sitrep:
         entity_type="sitrep",
         entity_id=sitrep.id,
         user=user,
-        after=revision_document(revision),
+        after=stored.revision_document(revision),
     )
     metrics.count_sitrep(session, "submitted")
     return sitrep
-
-
-def validated(item: Any, *, session: Session | None = None) -> SitrepCreate:
-    """A sitrep document (as POST /api/v1/sitreps takes it) read, or a ValidationFailed
-    with every problem located in the body. With a ``session``, a document the schema
-    refuses is checked against the rules too, as far as it can be read (the fields and
-    lines that passed), so that one 422 lists the problems of both."""
-    try:
-        return SitrepCreate.model_validate(item)
-    except PydanticValidationError as exc:
-        errors = exc.errors()
-    problems = validation_problems([{**e, "loc": ("body", *e["loc"])} for e in errors])
-    if session is not None and isinstance(item, dict):
-        problems += _rule_problems(session, rules.readable(item, errors))
-    raise ValidationFailed(problems)
-
-
-# The fields of a GET of a sitrep that a PUT does not set, and those of each line.
-READ_ONLY_FIELDS = tuple(
-    name for name in SitrepRead.model_fields if name not in SitrepCreate.model_fields
-)
-_READ_ONLY_ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    name: TypeAdapter(
-        cast(
-            Any, Annotated[SitrepRead.model_fields[name].annotation, SitrepRead.model_fields[name]]
-        )
-    )
-    for name in READ_ONLY_FIELDS
-}
-
-
-def replacement(
-    session: Session, *, sitrep_id: int, document: dict[str, Any], if_match: str | None, user: User
-) -> SitrepCreate:
-    """A PUT body as the sitrep it replaces the current one with. It may be a GET of the
-    sitrep, edited: its read-only fields (``id``, ``revision``, ``status``, ...,
-    ``submitted_at``, each line's ``id``) are left out when they equal the sitrep's current
-    values, and make one problem naming them otherwise. Against an If-Match that names an
-    older revision they are not compared: the amendment answers that with its 412."""
-    sitrep, current = get(session, sitrep_id=sitrep_id, user=user)
-    offered = {tag.strip() for tag in (if_match or "").split(",")}
-    compare = "*" in offered or etag(sitrep) in offered
-    document, differing = _without_read_only(document, current)
-    problems: list[tuple[Loc, str]] = []
-    if compare and differing:
-        # One problem: at the field when there is one, at the body when there are several.
-        where: Loc = ("body", *differing[0]) if len(differing) == 1 else ("body",)
-        problems.append(
-            (
-                where,
-                _(
-                    "{fields}: read-only, and not as sitrep {sitrep_id} has them now; leave "
-                    "them out, or send them as its GET answers them",
-                    fields=", ".join(".".join(str(part) for part in loc) for loc in differing),
-                    sitrep_id=sitrep_id,
-                ),
-            )
-        )
-    try:
-        data = validated(document, session=session)
-    except ValidationFailed as exc:
-        raise ValidationFailed([*problems, *_located(exc)]) from None
-    if problems:
-        raise ValidationFailed([*problems, *_rule_problems(session, rules.Checkable.of(data))])
-    return data
-
-
-def _located(exc: ValidationFailed) -> list[tuple[Loc, str]]:
-    return [(tuple(error["loc"]), error["msg"]) for error in exc.extensions["errors"]]
-
-
-def _without_read_only(
-    document: dict[str, Any], current: SitrepRead
-) -> tuple[dict[str, Any], list[Loc]]:
-    """The document without the read-only fields of a GET, and where those whose value is
-    not the current one are."""
-    differing: list[Loc] = []
-    kept = {k: v for k, v in document.items() if k not in READ_ONLY_FIELDS}
-    for name in READ_ONLY_FIELDS:
-        if name in document and not _same(
-            _READ_ONLY_ADAPTERS[name], document[name], getattr(current, name)
-        ):
-            differing.append((name,))
-    raw_lines = document.get("lines")
-    if isinstance(raw_lines, list):
-        by_id = {line.id: line for line in current.lines}
-        kept["lines"] = []
-        for i, raw in enumerate(raw_lines):
-            if isinstance(raw, dict) and "id" in raw:
-                raw, same = _line_without_id(raw, by_id)
-                if not same:
-                    differing.append(("lines", i, "id"))
-            kept["lines"].append(raw)
-    return kept, differing
-
-
-def _line_without_id(
-    raw: dict[str, Any], current: dict[int, LineRead]
-) -> tuple[dict[str, Any], bool]:
-    """A line of a PUT body that names a line id, without it; and whether it names a
-    current line of the same slot (the id a line keeps). The people_reached_new a GET
-    shows beside people_reached_cumulative is derived: it goes too when it is the current one."""
-    line = {k: v for k, v in raw.items() if k != "id"}
-    known = (
-        current.get(raw["id"])
-        if isinstance(raw["id"], int) and not isinstance(raw["id"], bool)
-        else None
-    )
-    if known is None:
-        return line, False
-    if (
-        known.people_reached_cumulative is not None
-        and line.get("people_reached_cumulative") is not None
-        and line.get("people_reached_new") == known.people_reached_new
-    ):
-        del line["people_reached_new"]
-    try:
-        key = line_key(LineIn.model_validate(line))
-    except PydanticValidationError:
-        return line, True  # its own problems are reported; the id is not the issue
-    slot = (known.sector, known.division, known.phase, known.admin1 or "", known.admin2 or "")
-    return line, key == "|".join(slot)
-
-
-def _same(adapter: TypeAdapter[Any], given: Any, current: Any) -> bool:
-    try:
-        return bool(adapter.validate_python(given) == current)
-    except PydanticValidationError:
-        return False
-
-
-def live_for_period(
-    session: Session, *, country: str, crisis_id: int | None, period_start: date, period_end: date
-) -> list[tuple[Sitrep, list[SitrepLine], str | None]]:
-    """The live sitreps of a country and crisis for exactly this period, oldest first, each
-    with its live lines and the narrative of its latest revision."""
-    found = session.execute(
-        _current_query()
-        .where(
-            Sitrep.status == SitrepStatus.submitted.value,
-            Sitrep.country == country,
-            Sitrep.crisis_id.is_(None) if crisis_id is None else Sitrep.crisis_id == crisis_id,
-            Sitrep.period_start == period_start,
-            Sitrep.period_end == period_end,
-        )
-        .order_by(Sitrep.id)
-    ).all()
-    if not found:
-        return []
-    lines: dict[int, list[SitrepLine]] = {sitrep.id: [] for sitrep, _, _ in found}
-    for line in session.scalars(
-        select(SitrepLine)
-        .where(SitrepLine.sitrep_id.in_(list(lines)), LIVE_LINE)
-        .order_by(SitrepLine.id)
-    ):
-        lines[line.sitrep_id].append(line)
-    return [(sitrep, lines[sitrep.id], revision.narrative) for sitrep, revision, _ in found]
 
 
 def amend(
@@ -362,8 +152,8 @@ def amend(
         entity_type="sitrep",
         entity_id=sitrep.id,
         user=user,
-        before=revision_document(previous),
-        after=revision_document(revision),
+        before=stored.revision_document(previous),
+        after=stored.revision_document(revision),
     )
     metrics.count_sitrep(session, "amended")
     return sitrep
@@ -388,9 +178,7 @@ def withdraw(
     order.stamp(session, live)
     for line in live:
         scope.add(line)
-        line.status = SitrepStatus.withdrawn.value
-        line.year_target = 0
-        line.updated_at = now
+    stored.withdraw_lines(live, now=now)
     sitrep.status = SitrepStatus.withdrawn.value
     sitrep.withdrawn_at = now
     sitrep.withdrawn_by_id = user.id
@@ -427,7 +215,7 @@ def _live_for_change(
     sitrep = order.lock_sitrep(session, sitrep_id)
     if sitrep is None:
         raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
-    _require_in_scope(user, sitrep)
+    reads.require_in_scope(user, sitrep)
     if if_match is None:
         raise PreconditionRequired(
             _(
@@ -436,17 +224,17 @@ def _live_for_change(
             )
         )
     offered = {tag.strip() for tag in if_match.split(",")}
-    if "*" not in offered and etag(sitrep) not in offered:
+    if "*" not in offered and reads.etag(sitrep) not in offered:
         raise PreconditionFailed(
             _(
                 "Sitrep {sitrep_id} has changed (its ETag is now {etag}, revision "
                 "{revision}, {status}); read it again and redo your change.",
                 sitrep_id=sitrep.id,
-                etag=etag(sitrep),
+                etag=reads.etag(sitrep),
                 revision=sitrep.revision,
-                status=_status_word(sitrep.status),
+                status=reads.status_word(sitrep.status),
             ),
-            current_etag=etag(sitrep),
+            current_etag=reads.etag(sitrep),
         )
     if sitrep.status == SitrepStatus.withdrawn:
         raise Conflict(
@@ -458,20 +246,6 @@ def _live_for_change(
     return sitrep
 
 
-def line_header(sitrep: Sitrep, data: SitrepCreate, *, now: datetime) -> dict[str, Any]:
-    """What each live line of a sitrep's current revision repeats of it."""
-    return {
-        "revision": sitrep.revision,
-        "country": sitrep.country,
-        "crisis_id": data.crisis_id,
-        "period_start": data.period_start,
-        "period_end": data.period_end,
-        "year": data.period_end.year,
-        "status": SitrepStatus.submitted.value,
-        "updated_at": now,
-    }
-
-
 def _write_revision(
     session: Session,
     *,
@@ -481,53 +255,38 @@ def _write_revision(
     existing: dict[str, SitrepLine],
     user: User,
 ) -> SitrepRevision:
-    """Writes the sitrep's new revision: lines kept by key are updated in place (same id),
-    new keys get new lines, and live lines the revision no longer has become withdrawn."""
+    """Writes the sitrep's new revision (stored.revise: lines kept by key keep their id, new
+    keys get new lines, live lines of keys it no longer has become withdrawn)."""
     now = utcnow()
-    kept = {line["line_key"] for line in lines}
     scope = chains.Scope(sitrep.country)
     counted_before = []
     for old in existing.values():
         if old.status == SitrepStatus.submitted:
             scope.add(old)
             counted_before.append(summaries.counted(old))
-    dropped = [
-        line
-        for key, line in existing.items()
-        if line.status == SitrepStatus.submitted and key not in kept
-    ]
-    header = line_header(sitrep, data, now=now)
-    rows: list[SitrepLine] = []
-    for line in lines:
-        row = existing.get(line["line_key"])
-        fields = {**header, **line}
-        if row is None:
-            row = SitrepLine(sitrep_id=sitrep.id, **fields)
-            session.add(row)
-        else:
-            for name, value in fields.items():
-                setattr(row, name, value)
-        rows.append(row)
+    revised = stored.revise(
+        existing,
+        lines,
+        stored.line_header(sitrep, now=now),
+        make=lambda **fields: SitrepLine(sitrep_id=sitrep.id, **fields),
+    )
+    session.add_all(revised.new)
+    for row in revised.rows:
         scope.add(row)
-    for row in dropped:
-        row.status = SitrepStatus.withdrawn.value
-        row.year_target = 0
-        row.revision = sitrep.revision
-        row.updated_at = now
-    order.stamp(session, [*rows, *dropped])
+    order.stamp(session, [*revised.rows, *revised.dropped])
     session.flush()
-    _settle(session, scope=scope, sitrep=sitrep, removed=counted_before, added=rows, now=now)
+    _settle(
+        session, scope=scope, sitrep=sitrep, removed=counted_before, added=revised.rows, now=now
+    )
     revision = SitrepRevision(
-        sitrep_id=sitrep.id,
-        revision=sitrep.revision,
-        country=sitrep.country,
-        crisis_id=data.crisis_id,
-        period_start=data.period_start,
-        period_end=data.period_end,
-        narrative=data.narrative,
-        lines=[line_document(row) for row in rows],
-        submitted_at=now,
-        submitted_by_id=user.id,
+        **stored.revision_fields(
+            sitrep,
+            sitrep_id=sitrep.id,
+            narrative=data.narrative,
+            rows=revised.rows,
+            submitted_by_id=user.id,
+            now=now,
+        )
     )
     session.add(revision)
     session.flush()
@@ -561,55 +320,9 @@ def _settle(
     session.flush()
 
 
-def revision_document(revision: SitrepRevision) -> dict[str, Any]:
-    """A revision as the audit trail keeps it: JSON-ready."""
-    return {
-        "revision": revision.revision,
-        "country": revision.country,
-        "crisis_id": revision.crisis_id,
-        "period_start": revision.period_start.isoformat(),
-        "period_end": revision.period_end.isoformat(),
-        "narrative": revision.narrative,
-        "lines": revision.lines,
-    }
-
-
-def line_document(row: SitrepLine) -> dict[str, Any]:
-    """A line as a revision keeps it: the API's shape, JSON-ready."""
-    disaggregation = (
-        None
-        if row.women is None
-        else {"women": row.women, "men": row.men, "girls": row.girls, "boys": row.boys}
-    )
-    return {
-        "id": row.id,
-        "sector": row.sector,
-        "division": row.division,
-        "phase": row.phase,
-        "admin1": row.admin1,
-        "admin2": row.admin2,
-        "people_reached": row.people_reached,
-        "people_reached_new": row.people_reached_new,
-        "people_reached_cumulative": row.people_reached_cumulative,
-        "people_targeted": row.people_targeted,
-        "disaggregation": disaggregation,
-        "persons_with_disabilities": row.persons_with_disabilities,
-        "indicators": row.indicators,
-    }
-
-
-# --- validation ------------------------------------------------------------------------
-
-
 def _checked_lines(session: Session, data: SitrepCreate) -> list[dict[str, Any]]:
     crisis = None if data.crisis_id is None else crises.find(session, crisis_id=data.crisis_id)
     return rules.checked_lines(data, crisis=crisis)
-
-
-def _rule_problems(session: Session, data: rules.Checkable) -> list[tuple[Loc, str]]:
-    """The problems the rules find in what can be checked of a document, each at its field."""
-    crisis = None if data.crisis_id is None else crises.find(session, crisis_id=data.crisis_id)
-    return rules.problems(data, crisis=crisis)
 
 
 def _check_slots(session: Session, data: SitrepCreate, *, sitrep_id: int | None) -> None:
@@ -643,166 +356,3 @@ def _check_slots(session: Session, data: SitrepCreate, *, sitrep_id: int | None)
         period_start=clash.period_start,
         period_end=clash.period_end,
     )
-
-
-# --- reads -----------------------------------------------------------------------------
-
-
-def _require_reader(user: User) -> None:
-    permissions.require_role(user, Role.field, Role.hq, Role.admin)
-
-
-def _require_in_scope(user: User, sitrep: Sitrep) -> None:
-    """A sitrep outside the user's countries answers as a missing one does (API.md), so
-    that its id tells nothing."""
-    scope = permissions.country_scope(user)
-    if scope is not None and sitrep.country not in scope:
-        raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep.id))
-
-
-def _current_query() -> Select[Sitrep, SitrepRevision, str]:
-    submitter = aliased(User)
-    return (
-        select(Sitrep, SitrepRevision, submitter.name)
-        .join(
-            SitrepRevision,
-            and_(SitrepRevision.sitrep_id == Sitrep.id, SitrepRevision.revision == Sitrep.revision),
-        )
-        .join(submitter, submitter.id == SitrepRevision.submitted_by_id)
-    )
-
-
-def get(session: Session, *, sitrep_id: int, user: User) -> tuple[Sitrep, SitrepRead]:
-    _require_reader(user)
-    row = session.execute(_current_query().where(Sitrep.id == sitrep_id)).first()
-    if row is None:
-        raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
-    sitrep, revision, submitted_by = row
-    _require_in_scope(user, sitrep)
-    return sitrep, _read(sitrep, revision, submitted_by, _current_new(session, [revision]))
-
-
-def list_page(
-    session: Session, *, filters: SitrepFilters, limit: int, cursor: str | None, user: User
-) -> Page[SitrepRead]:
-    """Sitreps, newest first."""
-    permissions.require_role(user, Role.field, Role.hq, Role.admin)
-    countries = permissions.narrow_countries(user, filters.countries)
-    query = _current_query()
-    if countries is not None:
-        query = query.where(Sitrep.country.in_(countries))
-    if filters.crisis_id is not None:
-        query = query.where(Sitrep.crisis_id == filters.crisis_id)
-    if filters.period_from is not None:
-        query = query.where(Sitrep.period_end >= filters.period_from)
-    if filters.period_to is not None:
-        query = query.where(Sitrep.period_start <= filters.period_to)
-    if filters.status is not None:
-        query = query.where(Sitrep.status == filters.status)
-    rows, next_cursor = keyset_page(
-        query,
-        lambda q: session.execute(q).all(),
-        column=Sitrep.id,
-        key=lambda row: row[0].id,
-        kind="sitreps",
-        cursor=cursor,
-        limit=limit,
-    )
-    current = _current_new(session, [revision for _sitrep, revision, _name in rows])
-    return Page(
-        items=[_read(sitrep, revision, name, current) for sitrep, revision, name in rows],
-        next_cursor=next_cursor,
-    )
-
-
-def revisions_page(
-    session: Session, *, sitrep_id: int, limit: int, cursor: str | None, user: User
-) -> Page[SitrepRevisionRead]:
-    _require_reader(user)
-    sitrep = session.get(Sitrep, sitrep_id)
-    if sitrep is None:
-        raise NotFound(_("There is no sitrep {sitrep_id}.", sitrep_id=sitrep_id))
-    _require_in_scope(user, sitrep)
-    submitter = aliased(User)
-    query = (
-        select(SitrepRevision, submitter.name)
-        .join(submitter, submitter.id == SitrepRevision.submitted_by_id)
-        .where(SitrepRevision.sitrep_id == sitrep_id)
-    )
-    rows, next_cursor = keyset_page(
-        query,
-        lambda q: session.execute(q).all(),
-        column=SitrepRevision.revision,
-        key=lambda row: row[0].revision,
-        kind="revisions",
-        cursor=cursor,
-        limit=limit,
-        descending=False,
-    )
-    current = _current_new(session, [r for r, _name in rows if r.revision == sitrep.revision])
-    return Page(
-        items=[_revision_read(revision, name, current) for revision, name in rows],
-        next_cursor=next_cursor,
-    )
-
-
-def _current_new(session: Session, revisions: Iterable[SitrepRevision]) -> dict[int, int]:
-    """The people_reached_new that the cumulative lines of these current revisions count for
-    now, by line id: a revision keeps the figure of its own time, and an amendment or
-    withdrawal of an earlier period changes what a cumulative figure stands for."""
-    ids = [
-        line["id"]
-        for revision in revisions
-        for line in revision.lines
-        if line.get("people_reached_cumulative") is not None
-    ]
-    if not ids:
-        return {}
-    query = select(SitrepLine.id, SitrepLine.people_reached_new).where(SitrepLine.id.in_(ids))
-    return {line_id: new for line_id, new in session.execute(query)}
-
-
-def _revision_fields(
-    revision: SitrepRevision, submitted_by: str, current: dict[int, int]
-) -> dict[str, Any]:
-    return {
-        "revision": revision.revision,
-        "country": revision.country,
-        "crisis_id": revision.crisis_id,
-        "period_start": revision.period_start,
-        "period_end": revision.period_end,
-        "narrative": revision.narrative,
-        "lines": [
-            LineRead.model_validate(
-                {**line, "people_reached_new": current[line["id"]]}
-                if line["id"] in current
-                else line
-            )
-            for line in revision.lines
-        ],
-        "submitted_by": submitted_by,
-        "submitted_at": revision.submitted_at,
-    }
-
-
-def _revision_read(
-    revision: SitrepRevision, submitted_by: str, current: dict[int, int]
-) -> SitrepRevisionRead:
-    return SitrepRevisionRead(**_revision_fields(revision, submitted_by, current))
-
-
-def _read(
-    sitrep: Sitrep, revision: SitrepRevision, submitted_by: str, current: dict[int, int]
-) -> SitrepRead:
-    return SitrepRead(
-        **_revision_fields(revision, submitted_by, current),
-        id=sitrep.id,
-        status=SitrepStatus(sitrep.status),
-        created_at=sitrep.created_at,
-        withdrawn_at=sitrep.withdrawn_at,
-        withdrawal_reason=sitrep.withdrawal_reason,
-    )
-
-
-def read_after_write(session: Session, *, sitrep: Sitrep, user: User) -> SitrepRead:
-    return get(session, sitrep_id=sitrep.id, user=user)[1]

@@ -24,7 +24,7 @@ from app.auth.models import Role, User
 from app.crises import service as crises
 from app.crises.schemas import CrisisCreate
 from app.db import Base, get_engine
-from app.sitreps import batches
+from app.sitreps import batches, bodies
 from app.sitreps import service as sitreps
 from app.totals import summaries
 from tests.factories import Api, line, sitrep
@@ -60,7 +60,7 @@ def crisis(session: Session) -> int:
 
 def stored(session: Session, *items: dict[str, Any], user: User) -> list[int]:
     """Sitreps already in the database, committed."""
-    ids = [sitreps.submit(session, data=sitreps.validated(item), user=user).id for item in items]
+    ids = [sitreps.submit(session, data=bodies.validated(item), user=user).id for item in items]
     session.commit()
     return ids
 
