@@ -17,10 +17,17 @@ amended and withdrawn through it, in the same order: ``users`` (one hq user, a f
 country office) and ``user_countries``, ``crises`` and ``crisis_countries``, ``sitreps``,
 ``sitrep_revisions`` (each revision's lines as the API shows them, with line ids),
 ``sitrep_lines`` (current state of every line; ``feed_seq`` in write order) and the ``feed``
-counter; ids continue the database's own sequences. The one-sitrep-per-slot rule holds by
-construction: each reporting stream owns its admin1 areas within its (country, crisis), and
-its periods follow one another. Audit events and API tokens are not written (create tokens
-with ``crisis-tracker users token <name>``).
+counter; ids continue the database's own sequences. What a write stores is the service's own
+definition, not a copy: each body line is read by the service's schema (``LineIn``) and
+turned into its columns by ``app.sitreps.rules``; the sitrep row, the lines a revision keeps,
+adds and drops, a withdrawal and the revision's documents come from ``app.sitreps.stored``;
+the columns from the models; the chains' figures and the totals summaries from the
+service's rebuild (``app.totals.service.rebuild_statements``). The generator itself decides
+only what is reported, when, and the ids and feed numbers the database would hand out.
+
+The one-sitrep-per-slot rule holds by construction: each reporting stream owns its admin1
+areas within its (country, crisis), and its periods follow one another. Audit events and API
+tokens are not written (create tokens with ``crisis-tracker users token <name>``).
 
 Rows are streamed in chunks (memory is bounded by the amendment window, not the data set):
 PostgreSQL gets ``COPY`` (psycopg ``cursor.copy``), SQLite one transaction of ``executemany``
@@ -32,7 +39,9 @@ from __future__ import annotations
 import argparse
 import calendar
 import heapq
+import json
 import math
+import operator
 import os
 import queue
 import random
@@ -47,6 +56,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +65,9 @@ if str(ROOT) not in sys.path:
 
 from app.reference import catalog as reference  # noqa: E402
 from app.sectors.catalog import SECTORS  # noqa: E402
+from app.sitreps import rules, stored  # noqa: E402
+from app.sitreps.models import Sitrep, SitrepLine, SitrepRevision, SitrepStatus  # noqa: E402
+from app.sitreps.schemas import LineIn  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 OUT_DIR = ROOT / "bench" / "out"
@@ -524,7 +537,7 @@ def _grid(
 # A line as a request body carries it, in a tuple:
 # (grid index, key, sector, division, phase, admin1, admin2, people_reached,
 #  people_reached_new as sent (None: left out), people_targeted, women, men, girls, boys,
-#  persons_with_disabilities, indicators, indicators as the service stores them in JSON)
+#  persons_with_disabilities, indicators)
 Line = tuple[
     int,
     str,
@@ -542,7 +555,6 @@ Line = tuple[
     int | None,
     int | None,
     dict[str, int | str],
-    str,
 ]
 
 
@@ -954,48 +966,6 @@ def _figures(
         boys,
         disabled,
         indicators,
-        _indicators_json(indicators),
-    )
-
-
-def _indicators_json(indicators: dict[str, int | str]) -> str:
-    """json.dumps(indicators), faster: names are identifiers, values ints or decimal text."""
-    if not indicators:
-        return "{}"
-    return (
-        "{"
-        + ", ".join(
-            f'"{name}": "{value}"' if isinstance(value, str) else f'"{name}": {value}'
-            for name, value in indicators.items()
-        )
-        + "}"
-    )
-
-
-def _json_text(value: str | None) -> str:
-    return "null" if value is None else f'"{value}"'
-
-
-def _json_number(value: int | None) -> str:
-    return "null" if value is None else str(value)
-
-
-def _line_json(line_id: int, line: Line, new: int) -> str:
-    """json.dumps of the line as a revision keeps it (service.line_document), faster:
-    every string in it is a code or a p-code, which JSON writes as it is."""
-    disaggregation = (
-        "null"
-        if line[10] is None
-        else f'{{"women": {line[10]}, "men": {line[11]}, "girls": {line[12]}, "boys": {line[13]}}}'
-    )
-    return (
-        f'{{"id": {line_id}, "sector": "{line[2]}", "division": "{line[3]}", '
-        f'"phase": "{line[4]}", "admin1": {_json_text(line[5])}, '
-        f'"admin2": {_json_text(line[6])}, "people_reached": {line[7]}, '
-        f'"people_reached_new": {new}, "people_reached_cumulative": null, '
-        f'"people_targeted": {_json_number(line[9])}, '
-        f'"disaggregation": {disaggregation}, '
-        f'"persons_with_disabilities": {_json_number(line[14])}, "indicators": {line[16]}}}'
     )
 
 
@@ -1011,84 +981,58 @@ def _corrected(rng: random.Random, slot: Slot, line: Line) -> Line:
 
 # --- the ledger: the rows the service writes for each write ----------------------------
 
-SITREP_COLUMNS = (
-    "id",
-    "country",
-    "crisis_id",
-    "period_start",
-    "period_end",
-    "revision",
-    "status",
-    "created_at",
-    "created_by_id",
-    "withdrawn_at",
-    "withdrawn_by_id",
-    "withdrawal_reason",
-)
-REVISION_COLUMNS = (
-    "id",
-    "sitrep_id",
-    "revision",
-    "country",
-    "crisis_id",
-    "period_start",
-    "period_end",
-    "narrative",
-    "lines",
-    "submitted_at",
-    "submitted_by_id",
-)
-LINE_COLUMNS = (
-    "id",
-    "sitrep_id",
-    "line_key",
-    "status",
-    "revision",
-    "country",
-    "crisis_id",
-    "period_start",
-    "period_end",
-    "year",
-    "sector",
-    "division",
-    "phase",
-    "admin1",
-    "admin2",
-    "people_reached",
-    "people_reached_new",
-    # (people_reached_cumulative is left NULL: the generated lines give people_reached_new.)
-    "people_targeted",
-    "women",
-    "men",
-    "girls",
-    "boys",
-    "persons_with_disabilities",
-    "indicators",
-    "feed_seq",
-    "updated_at",
-)
-# Positions in a line row.
-L_ID, L_STATUS, L_REVISION, L_FEED_SEQ, L_UPDATED = 0, 3, 4, 24, 25
+
+def _columns(model: Any, *, leave_out: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The columns of a model's table that the generator writes, in the table's order."""
+    return tuple(c.name for c in model.__table__.columns if c.name not in leave_out)
+
+
+SITREP_COLUMNS = _columns(Sitrep)
+REVISION_COLUMNS = _columns(SitrepRevision)
+# feed_xid is left to its default, 0: the rows precede every transaction of the service.
+LINE_COLUMNS = _columns(SitrepLine, leave_out=("feed_xid",))
+# Columns holding JSON documents: written as the target stores them.
+DOCUMENTS = {"lines", "indicators"}
+
+
+class LineRow:
+    """A stored line (the columns of SitrepLine), light: what stored.revise works on here."""
+
+    def __init__(self, **columns: Any) -> None:
+        self.__dict__.update(columns)
+
+
+_LINE_VALUES = operator.attrgetter(*LINE_COLUMNS)
+_LINE_INDICATORS = LINE_COLUMNS.index("indicators")
+
+
+@dataclass(slots=True)
+class Header:
+    """What a line repeats of its sitrep, at one revision (stored.SitrepHeader)."""
+
+    revision: int
+    country: str
+    crisis_id: int | None
+    period_start: date
+    period_end: date
 
 
 @dataclass
 class Chunk:
     sitreps: list[tuple[Any, ...]] = field(default_factory=list)
     revisions: list[tuple[Any, ...]] = field(default_factory=list)
-    lines: list[Sequence[Any]] = field(default_factory=list)
+    lines: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class Bundle:
-    """A sitrep still to change: its row's fields and its rows so far."""
+    """A sitrep still to change: its row's columns and its rows so far."""
 
-    __slots__ = ("created_at", "lines", "revision", "revisions", "withdrawn")
+    __slots__ = ("lines", "revisions", "row")
 
-    def __init__(self, created_at: str) -> None:
-        self.created_at = created_at
-        self.revision = 1
-        self.lines: dict[str, list[Any]] = {}
-        self.revisions: list[tuple[Any, ...]] = []
-        self.withdrawn: tuple[str, int, str] | None = None
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+        self.lines: dict[str, LineRow] = {}  # by line key, in id order
+        self.revisions: list[dict[str, Any]] = []
 
 
 @dataclass
@@ -1102,15 +1046,23 @@ class Counts:
 
 
 class Ledger:
-    """Turns writes into rows exactly as app/sitreps/service.py writes them: ids from the
-    database's sequences, feed_seq numbers in write order, line ids kept across amendments,
-    dropped lines and lines of withdrawn sitreps kept as 'withdrawn' rows."""
+    """Turns writes into rows with the service's own definitions (app.sitreps.stored: a
+    sitrep's row, the line header, a revision's lines kept, new and dropped, a withdrawal,
+    the revision's documents; app.sitreps.rules: a body line as its stored columns, read by
+    the service's schema): ids from the database's sequences, feed_seq numbers in write
+    order as app.sitreps.order hands them out (a revision's lines, then those it dropped)."""
 
-    def __init__(self, starts: Starts, timestamp: Callable[[int], str]) -> None:
+    def __init__(
+        self,
+        starts: Starts,
+        timestamp: Callable[[int], str],
+        document: Callable[[Any], str],
+    ) -> None:
         self.next_revision = starts.revision
         self.next_line = starts.line
         self.feed = starts.feed
         self.timestamp = timestamp
+        self.document = document
         self.open: dict[int, Bundle] = {}
         self.counts = Counts()
         self.chunk = Chunk()
@@ -1126,97 +1078,61 @@ class Ledger:
     def _submit(self, write: Write) -> None:
         s = write.sitrep
         # The service stamps the sitrep, then its first revision a moment later.
-        bundle = Bundle(self.timestamp(write.at))
+        row = stored.sitrep_fields(s, created_by_id=s.user_id, now=self.timestamp(write.at))
+        bundle = Bundle({"id": s.id, **row})
         self._revision(write, bundle, self.timestamp(write.at + 700 + s.id % 1500))
         self.counts.sitreps += 1
         if write.last:
-            self._emit(s, bundle)
+            self._emit(bundle)
         else:
             self.open[s.id] = bundle
 
     def _amend(self, write: Write) -> None:
         s = write.sitrep
         bundle = self.open[s.id]
-        bundle.revision += 1
-        if bundle.revision == 2:
+        bundle.row["revision"] += 1
+        if bundle.row["revision"] == 2:
             self.counts.amended += 1
         self._revision(write, bundle, self.timestamp(write.at))
         if write.last:
-            self._emit(s, self.open.pop(s.id))
+            self._emit(self.open.pop(s.id))
+
+    def _new_line(self, sitrep_id: int) -> Callable[..., LineRow]:
+        def make(**columns: Any) -> LineRow:
+            row = LineRow(id=self.next_line, sitrep_id=sitrep_id, **columns)
+            self.next_line += 1
+            return row
+
+        return make
 
     def _revision(self, write: Write, bundle: Bundle, now: str) -> None:
         s = write.sitrep
         assert write.lines is not None
-        keys = {line[1] for line in write.lines}
-        dropped = [
-            row
-            for key, row in bundle.lines.items()
-            if row[L_STATUS] == "submitted" and key not in keys
-        ]
-        seq = self.feed
-        self.feed += len(write.lines) + len(dropped)
-        start, end = s.period_start.isoformat(), s.period_end.isoformat()
-        documents: list[str] = []
-        for line in write.lines:
-            seq += 1
-            new = line[7] if line[8] is None else line[8]
-            row = bundle.lines.get(line[1])
-            if row is None:
-                line_id = self.next_line
-                self.next_line += 1
-                self.counts.lines += 1
-            else:
-                line_id = row[L_ID]
-            bundle.lines[line[1]] = [
-                line_id,
-                s.id,
-                line[1],
-                "submitted",
-                bundle.revision,
-                s.country,
-                s.crisis_id,
-                start,
-                end,
-                s.year,
-                line[2],
-                line[3],
-                line[4],
-                line[5],
-                line[6],
-                line[7],
-                new,
-                line[9],
-                line[10],
-                line[11],
-                line[12],
-                line[13],
-                line[14],
-                line[16],
-                seq,
-                now,
-            ]
-            documents.append(_line_json(line_id, line, new))
-        for row in dropped:
-            seq += 1
-            row[L_STATUS] = "withdrawn"
-            row[L_REVISION] = bundle.revision
-            row[L_FEED_SEQ] = seq
-            row[L_UPDATED] = now
-        bundle.revisions.append(
-            (
-                self.next_revision,
-                s.id,
-                bundle.revision,
-                s.country,
-                s.crisis_id,
-                start,
-                end,
-                write.narrative,
-                "[" + ", ".join(documents) + "]",
-                now,
-                s.user_id,
-            )
+        header = Header(
+            bundle.row["revision"], s.country, s.crisis_id, s.period_start, s.period_end
         )
+        lines = []
+        for line in write.lines:
+            read = LineIn.model_validate(line_body(line))
+            lines.append(rules.line_columns(read, rules.line_key(read)))
+        revised = stored.revise(
+            bundle.lines, lines, stored.line_header(header, now=now), make=self._new_line(s.id)
+        )
+        for row in revised.new:
+            bundle.lines[row.line_key] = row
+        self.counts.lines += len(revised.new)
+        for row in (*revised.rows, *revised.dropped):
+            self.feed += 1
+            row.feed_seq = self.feed
+        fields = stored.revision_fields(
+            header,
+            sitrep_id=s.id,
+            narrative=write.narrative,
+            rows=revised.rows,
+            submitted_by_id=s.user_id,
+            now=now,
+        )
+        bundle.revisions.append({"id": self.next_revision, **fields})
         self.next_revision += 1
         self.counts.revisions += 1
 
@@ -1224,42 +1140,36 @@ class Ledger:
         s = write.sitrep
         bundle = self.open.pop(s.id)
         now = self.timestamp(write.at)
-        live = sorted(
-            (row for row in bundle.lines.values() if row[L_STATUS] == "submitted"),
-            key=lambda row: row[L_ID],
-        )
+        live = [row for row in bundle.lines.values() if row.status == SitrepStatus.submitted]
         for row in live:
             self.feed += 1
-            row[L_STATUS] = "withdrawn"
-            row[L_FEED_SEQ] = self.feed
-            row[L_UPDATED] = now
+            row.feed_seq = self.feed
+        stored.withdraw_lines(live, now=now)
         assert write.reason is not None
-        bundle.withdrawn = (now, s.user_id, write.reason)
-        self.counts.withdrawn += 1
-        self._emit(s, bundle)
-
-    def _emit(self, s: SimSitrep, bundle: Bundle) -> None:
-        withdrawn_at, withdrawn_by, reason = bundle.withdrawn or (None, None, None)
-        self.chunk.sitreps.append(
-            (
-                s.id,
-                s.country,
-                s.crisis_id,
-                s.period_start.isoformat(),
-                s.period_end.isoformat(),
-                bundle.revision,
-                "withdrawn" if bundle.withdrawn else "submitted",
-                bundle.created_at,
-                s.user_id,
-                withdrawn_at,
-                withdrawn_by,
-                reason,
-            )
+        bundle.row.update(
+            status=SitrepStatus.withdrawn.value,
+            withdrawn_at=now,
+            withdrawn_by_id=s.user_id,
+            withdrawal_reason=write.reason,
         )
-        self.chunk.revisions.extend(bundle.revisions)
-        rows = sorted(bundle.lines.values(), key=lambda row: row[L_ID])
-        self.chunk.lines.extend(rows)
-        self.counts.live_lines += sum(1 for row in rows if row[L_STATUS] == "submitted")
+        self.counts.withdrawn += 1
+        self._emit(bundle)
+
+    def _emit(self, bundle: Bundle) -> None:
+        document = self.document
+        self.chunk.sitreps.append(tuple(bundle.row.get(name) for name in SITREP_COLUMNS))
+        self.chunk.revisions.extend(
+            tuple(
+                document(revision[name]) if name in DOCUMENTS else revision[name]
+                for name in REVISION_COLUMNS
+            )
+            for revision in bundle.revisions
+        )
+        for row in bundle.lines.values():
+            values = list(_LINE_VALUES(row))
+            values[_LINE_INDICATORS] = document(values[_LINE_INDICATORS])
+            self.chunk.lines.append(tuple(values))
+            self.counts.live_lines += row.status == SitrepStatus.submitted
 
     def take(self) -> Chunk:
         chunk, self.chunk = self.chunk, Chunk()
@@ -1276,6 +1186,7 @@ class Target(Protocol):
 
     def starts(self) -> Starts: ...
     def timestamp(self, at: int) -> str: ...
+    def document(self, value: Any) -> str: ...
     def begin(self, plan: Plan) -> None: ...
     def write(self, chunk: Chunk) -> None: ...
     def finish(self, last: Starts, feed: int) -> list[tuple[str, float]]: ...
@@ -1326,6 +1237,10 @@ class PostgresTarget:
 
     def timestamp(self, at: int) -> str:
         return _iso(at) + "+00:00"
+
+    def document(self, value: Any) -> str:
+        # JSONB keeps the value, not the text: any serialiser does; orjson is the fastest.
+        return orjson.dumps(value).decode()
 
     def begin(self, plan: Plan) -> None:
         cur = self.connection.cursor()
@@ -1502,6 +1417,9 @@ class SqliteTarget:
         self.connection = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=30
         )
+        # Dates as SQLAlchemy's Date stores them on SQLite (Python 3.12 deprecates the
+        # default adapter, which gives the same text).
+        sqlite3.register_adapter(date, date.isoformat)
         # No syncs; a 64 MB page cache (index builds sort within it, then in temp files).
         pragmas = ["synchronous=OFF", "cache_size=-65536"]
         if exclusive:
@@ -1523,6 +1441,10 @@ class SqliteTarget:
 
     def timestamp(self, at: int) -> str:
         return _iso(at)
+
+    def document(self, value: Any) -> str:
+        # The text SQLAlchemy's JSON type stores on SQLite (its default serialiser).
+        return json.dumps(value)
 
     def begin(self, plan: Plan) -> None:
         cur = self.connection.cursor()
@@ -1684,7 +1606,7 @@ def load(
     try:
         starts = target.starts()
         plan = build_plan(config, starts)
-        ledger = Ledger(starts, target.timestamp)
+        ledger = Ledger(starts, target.timestamp, target.document)
         target.begin(plan)
         load_started = time.perf_counter()
         _pipeline(chunks(plan, ledger, now), target, config.lines, progress)

@@ -181,7 +181,7 @@ def _json_object(value: Any) -> dict[str, Any]:
 
 # A sitrep body as the OpenAPI document shows it (SitrepCreate), read only as far as a JSON
 # object: the service validates it, so that the schema's problems and the rules' come back
-# in one 422 (app.sitreps.service.validated).
+# in one 422 (app.sitreps.bodies.validated).
 SitrepDocument = Annotated[
     dict[str, Any], PlainValidator(_json_object, json_schema_input_type=SitrepCreate)
 ]

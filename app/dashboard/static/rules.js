@@ -1,4 +1,4 @@
-// The service's rules for a sitrep (app/sitreps/service.py, DOMAIN.md), checked in the
+// The service's rules for a sitrep (app/sitreps/rules.py, DOMAIN.md), checked in the
 // browser before anything is sent, so that the officer sees each problem at its input at
 // once, with no connection. Problems carry the same `loc` as the service's 422 `errors`
 // (["body", "lines", 1, "disaggregation"]), and a message key of form-messages.js with its
