@@ -51,7 +51,7 @@ from app.openapi import Problem
 from app.reference import catalog as reference
 from app.sitreps import bodies, order, reads, rules, stored
 from app.sitreps import service as sitreps
-from app.sitreps.models import LIVE_LINE, Sitrep, SitrepLine, SitrepRevision, SitrepStatus
+from app.sitreps.models import LIVE_LINE, Sitrep, SitrepLine, SitrepRevision
 from app.sitreps.schemas import BatchItemResult, BatchRead, SitrepCreate, SitrepRead
 from app.totals import chains, summaries
 
@@ -391,28 +391,13 @@ def _goes_down(session: Session, accepted: Sequence[_Item], *, user: User) -> bo
     sitrep_rows = []
     line_rows: list[dict[str, Any]] = []
     for number, item in enumerate(accepted, start=1):
-        data = item.data
-        header = {
-            "country": data.country,
-            "crisis_id": data.crisis_id,
-            "period_start": data.period_start,
-            "period_end": data.period_end,
-            "revision": 1,
-            "status": SitrepStatus.submitted.value,
-        }
-        sitrep_rows.append({**header, "id": -number, "created_at": now, "created_by_id": user.id})
+        fields = stored.sitrep_fields(item.data, created_by_id=user.id, now=now)
+        sitrep_rows.append({**fields, "id": -number})
+        header = stored.line_header(Sitrep(**fields), now=now)
         for line in item.lines:
             position = -len(line_rows) - 1
             line_rows.append(
-                {
-                    **header,
-                    **line,
-                    "id": position,
-                    "sitrep_id": -number,
-                    "year": data.period_end.year,
-                    "feed_seq": position,
-                    "updated_at": now,
-                }
+                {**header, **line, "id": position, "sitrep_id": -number, "feed_seq": position}
             )
     savepoint = session.begin_nested()
     try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from app.sitreps.models import SitrepStatus
+from app.sitreps.models import SitrepLine, SitrepStatus
 
 
 class SitrepHeader(Protocol):
@@ -45,28 +45,13 @@ class Period(Protocol):
 
 
 class StoredLine(Protocol):
-    """A line as it is stored (a SitrepLine, or a row shaped like one)."""
+    """What a revision or a withdrawal changes of a stored line (a SitrepLine, or a row
+    shaped like one)."""
 
-    id: int
     status: str
     revision: int
     year_target: int
     updated_at: Any
-    sector: str
-    division: str
-    phase: str
-    admin1: str | None
-    admin2: str | None
-    people_reached: int
-    people_reached_new: int
-    people_reached_cumulative: int | None
-    people_targeted: int | None
-    women: int | None
-    men: int | None
-    girls: int | None
-    boys: int | None
-    persons_with_disabilities: int | None
-    indicators: dict[str, Any]
 
 
 Row = TypeVar("Row", bound=StoredLine)
@@ -161,7 +146,7 @@ def revision_fields(
     *,
     sitrep_id: int,
     narrative: str | None,
-    rows: Sequence[StoredLine],
+    rows: Sequence[SitrepLine],
     submitted_by_id: int,
     now: datetime,
 ) -> dict[str, Any]:
@@ -210,8 +195,9 @@ def revision_document(revision: RevisionLike) -> dict[str, Any]:
     }
 
 
-def line_document(row: StoredLine) -> dict[str, Any]:
-    """A line as a revision keeps it: the API's shape, JSON-ready."""
+def line_document(row: SitrepLine) -> dict[str, Any]:
+    """A line as a revision keeps it: the API's shape, JSON-ready (of a SitrepLine, or of
+    any row with its attributes)."""
     disaggregation = (
         None
         if row.women is None
