@@ -16,32 +16,24 @@ from typing import Any, Generic, Protocol, TypeVar
 from app.sitreps.models import SitrepLine, SitrepStatus
 
 
-class SitrepHeader(Protocol):
+class Period(Protocol):
+    """A sitrep's country, crisis and period (a SitrepCreate, a Sitrep, or alike)."""
+
+    @property
+    def country(self) -> str: ...
+    @property
+    def crisis_id(self) -> int | None: ...
+    @property
+    def period_start(self) -> date: ...
+    @property
+    def period_end(self) -> date: ...
+
+
+class SitrepHeader(Period, Protocol):
     """What a line repeats of its sitrep (a Sitrep, or a row shaped like one)."""
 
     @property
     def revision(self) -> int: ...
-    @property
-    def country(self) -> str: ...
-    @property
-    def crisis_id(self) -> int | None: ...
-    @property
-    def period_start(self) -> date: ...
-    @property
-    def period_end(self) -> date: ...
-
-
-class Period(Protocol):
-    """A sitrep document's country, crisis and period (a SitrepCreate, or alike)."""
-
-    @property
-    def country(self) -> str: ...
-    @property
-    def crisis_id(self) -> int | None: ...
-    @property
-    def period_start(self) -> date: ...
-    @property
-    def period_end(self) -> date: ...
 
 
 class StoredLine(Protocol):
@@ -165,17 +157,9 @@ def revision_fields(
     }
 
 
-class RevisionLike(Protocol):
-    @property
-    def revision(self) -> int: ...
-    @property
-    def country(self) -> str: ...
-    @property
-    def crisis_id(self) -> int | None: ...
-    @property
-    def period_start(self) -> date: ...
-    @property
-    def period_end(self) -> date: ...
+class RevisionLike(SitrepHeader, Protocol):
+    """A revision as stored (a SitrepRevision, or alike)."""
+
     @property
     def narrative(self) -> str | None: ...
     @property
