@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     max_sitreps_per_batch: int = Field(default=500, ge=1)
     # The largest request body accepted, in bytes (a full batch of 500 sitreps fits).
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # The longest wait, in seconds, for the next piece of a request body (a 408 after it):
+    # bodies are read whole before the request takes anything (app.http.limits).
+    body_timeout: float = Field(default=30.0, gt=0)
     # Requests per minute per user (whichever of its tokens it sends; per client address
     # without a valid token), on average; 0 turns the limit off. Bursts of up to
     # rate_limit_burst requests pass at once (app.http.limits says how both are counted).

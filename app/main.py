@@ -23,7 +23,7 @@ from app.http import metrics
 from app.http.admission import AdmissionMiddleware
 from app.http.callers import CallerMiddleware, Identify
 from app.http.health import router as health_router
-from app.http.limits import BodySizeLimitMiddleware, RateLimitMiddleware
+from app.http.limits import BodyMiddleware, RateLimitMiddleware
 from app.http.methods import MethodsMiddleware
 from app.http.parameters import EmptyQueryParametersMiddleware, known_query_parameters
 from app.http.problems import UnexpectedErrorMiddleware, install_error_handlers
@@ -129,6 +129,10 @@ def create_app() -> FastAPI:
         per_caller=settings.per_caller_capacity,
         timeout=settings.pool_timeout,
     )
+    # The whole body before admission: no place is held while a client sends slowly.
+    app.add_middleware(
+        BodyMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout
+    )
     if settings.rate_limit_per_minute:
         app.add_middleware(
             RateLimitMiddleware,
@@ -144,7 +148,6 @@ def create_app() -> FastAPI:
             key=auth.token_key, cached=auth.cached_user_id, look_up=auth.look_up_user_id
         ),
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(EmptyQueryParametersMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     # Outside the limits and the last-resort 500, so that refused and failed requests are
@@ -164,7 +167,7 @@ def create_app() -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     api = APIRouter(
         prefix="/api/v1",
-        responses=problem_responses(401, 413, 415, 422, 429, 503),
+        responses=problem_responses(401, 408, 413, 415, 422, 429, 503),
         dependencies=[Depends(require_migrated), Depends(known_query_parameters)],
     )
     for router in (

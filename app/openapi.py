@@ -79,6 +79,12 @@ PROBLEM_EXAMPLES: dict[int, dict[str, Any]] = {
         "it again and redo your change.",
         current_etag='"42-2-submitted"',
     ),
+    408: _example(
+        408,
+        "urn:crisis-tracker:problem:body-timeout",
+        "The request body stopped arriving: nothing came for 30 seconds, after 8 bytes. "
+        "Send the request again.",
+    ),
     413: _example(
         413,
         "urn:crisis-tracker:problem:body-too-large",

@@ -1,10 +1,11 @@
-"""Request limits: a body size cap (413) and a per-user rate limit (429)."""
+"""Request limits: the body, whole, within a size cap (413) and a time limit (408), and a
+per-user rate limit (429)."""
 
+import asyncio
 import logging
 import math
 import time
 
-from fastapi import HTTPException
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter as SharedMovingWindow
@@ -20,55 +21,96 @@ from app.i18n import _, number
 logger = logging.getLogger(__name__)
 
 
-class BodyTooLarge(HTTPException):
-    """Raised while the body streams in; FastAPI lets an HTTPException from reading the
-    body through, to the problem handler."""
-
-    problem_type = "urn:crisis-tracker:problem:body-too-large"
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(
-            413,
-            _(
-                "The request body is larger than {limit} bytes; split it (a batch into smaller "
-                "batches, a file into smaller files).",
-                limit=number(max_bytes),
-            ),
-        )
+BODY_TOO_LARGE = "urn:crisis-tracker:problem:body-too-large"
+BODY_TIMEOUT = "urn:crisis-tracker:problem:body-timeout"
 
 
-class BodySizeLimitMiddleware:
-    """Refuses a request body over ``max_bytes`` with 413: at once when Content-Length says
-    so, otherwise as soon as the streamed body passes the limit."""
+def _declares_body(scope: Scope) -> bool:
+    """Whether the request says a body follows (a Content-Length above 0, or chunks)."""
+    headers = dict(scope["headers"])
+    length = headers.get(b"content-length")
+    return b"transfer-encoding" in headers or (length is not None and length.strip() != b"0")
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+
+class BodyMiddleware:
+    """Reads a request's whole body before the application sees it, so that nothing the
+    application holds (an admission place, a pooled connection, SQLite's write lock) waits
+    for a client: a body over ``max_bytes`` is a 413 (at once when Content-Length says so,
+    otherwise as soon as the streamed body passes the limit), and a body of which nothing
+    arrives for ``timeout`` seconds a 408. A client that goes away meanwhile gets nothing.
+
+    The limit on time is between two pieces of the body, not on the whole of it: a field
+    office on a slow line sending a large sheet keeps going as long as bytes arrive, and
+    while it sends it holds only its socket and the bytes so far (at most ``max_bytes``:
+    the application would read the body whole anyway). It sits outside the admission
+    (app.http.admission), inside the caller and the rate limit: a caller over its limit is
+    refused before its body is read."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not _declares_body(scope):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+            await self._too_large(scope, receive, send)
             return
+        parts: list[bytes] = []
         received = 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout)
+            except TimeoutError:
+                await self._timed_out(scope, receive, send, received)
+                return
+            if message["type"] == "http.disconnect":
+                return
+            part = message.get("body", b"")
+            received += len(part)
+            if received > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            parts.append(part)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(parts)
+        replayed = False
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
-            return message
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # what comes after the body: the disconnect
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, counting_receive, send)
+        await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = BodyTooLarge(self.max_bytes)
-        response = problem_response(413, error.detail, type_=error.problem_type)
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = _(
+            "The request body is larger than {limit} bytes; split it (a batch into smaller "
+            "batches, a file into smaller files).",
+            limit=number(self.max_bytes),
+        )
+        # The rest of the body is not read: the connection cannot carry another request.
+        response = problem_response(
+            413, detail, type_=BODY_TOO_LARGE, headers={"Connection": "close"}
+        )
+        await response(scope, receive, send)
+
+    async def _timed_out(self, scope: Scope, receive: Receive, send: Send, received: int) -> None:
+        detail = _(
+            "The request body stopped arriving: nothing came for {seconds} seconds, after "
+            "{received} bytes. Send the request again.",
+            seconds=f"{self.timeout:g}",
+            received=number(received),
+        )
+        response = problem_response(
+            408, detail, type_=BODY_TIMEOUT, headers={"Connection": "close"}
+        )
         await response(scope, receive, send)
 
 

@@ -51,6 +51,7 @@ def test_openapi_declares_errors_as_problem_json(client) -> None:
         "401",
         "403",
         "404",
+        "408",
         "409",
         "412",
         "413",

@@ -1,15 +1,21 @@
 """Request limits and CORS, each on an app built with its own settings."""
 
+import json
 import logging
+import socket
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from tests.factories import Api, assert_problem, line, make_user, sitrep
-from tests.servers import free_port
+from tests.servers import Server, free_port, running
 
 
 @pytest.fixture
@@ -42,6 +48,98 @@ def test_body_over_the_cap_is_413_whatever_its_declared_length(app_with) -> None
     small = field.post("/api/v1/sitreps", json=sitrep(line()))
     assert small.status_code == 201, small.text
     assert len(field.get("/api/v1/sitreps").json()["items"]) == 1
+
+
+def _post_slowly(
+    server: Server, path: str, token: str, media_type: str, declared: int, sent: bytes
+) -> socket.socket:
+    """A client that declares a body of ``declared`` bytes and sends ``sent`` of it, for
+    now; the server closes the connection after its answer."""
+    where = urlsplit(server.url)
+    connection = socket.create_connection((where.hostname, where.port), timeout=30)
+    head = (
+        f"POST {path} HTTP/1.1\r\n"
+        f"Host: {where.netloc}\r\n"
+        f"Authorization: Bearer {token}\r\n"
+        f"Content-Type: {media_type}\r\n"
+        f"Content-Length: {declared}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    connection.sendall(head.encode() + sent)
+    return connection
+
+
+def _answer(connection: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """The response on a connection that the server closes after it."""
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    connection.close()
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), headers, body
+
+
+def test_slow_uploads_hold_nothing_and_hear_408(migrated: str, tmp_path: Path) -> None:
+    """The reproduction of issue 13: one import whose client sent 8 bytes of a declared
+    1 MB body and then nothing held SQLite's write lock (every other write a 503 after
+    30 s), and 16 of them every request of other users on PostgreSQL. Bodies are now read
+    whole before the request takes anything: with 16 such uploads open, another officer's
+    submission and another user's read are answered at once, and each upload hears a 408
+    once nothing has come for the body timeout (3 s here)."""
+    importer = make_user("field", countries=["SDN"])
+    officer = make_user("field", countries=["SDN"])
+    hq = make_user("hq")
+    with running(
+        migrated, tmp_path / "server.log", body_timeout="3", rate_limit_per_minute="0"
+    ) as server:
+        slow = [
+            _post_slowly(server, "/api/v1/imports", importer, "text/csv", 1_000_000, b"country,")
+            for _ in range(16)
+        ]
+        time.sleep(0.5)  # every upload is in, waiting for the rest of its body
+        started = time.monotonic()
+        write = httpx.post(
+            f"{server.url}/api/v1/sitreps",
+            json=sitrep(line(admin1="SD01", reached=40)),
+            headers={"Authorization": f"Bearer {officer}"},
+            timeout=30,
+        )
+        read = httpx.get(
+            f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {hq}"}, timeout=30
+        )
+        others = time.monotonic() - started
+        answers = [_answer(connection) for connection in slow]
+        waited = time.monotonic() - started
+        # The limit is between two pieces of a body, not on the whole of it: a sitrep sent
+        # in four pieces a second apart (4 s in all) is read whole and stored.
+        document = json.dumps(sitrep(line(admin1="SD02", reached=75))).encode()
+        pieces = [document[k * len(document) // 4 : (k + 1) * len(document) // 4] for k in range(4)]
+        trickle = _post_slowly(
+            server, "/api/v1/sitreps", officer, "application/json", len(document), pieces[0]
+        )
+        for piece in pieces[1:]:
+            time.sleep(1)
+            trickle.sendall(piece)
+        trickled = _answer(trickle)
+    assert write.status_code == 201, write.text
+    assert write.json()["lines"][0]["people_reached"] == 40
+    assert read.status_code == 200 and read.json()["role"] == "hq"
+    # Neither waited for the uploads (which are answered only after 3 s).
+    assert others < 2.0, others
+    assert waited >= 2.4, waited
+    for status, headers, body in answers:
+        assert status == 408
+        assert headers["content-type"] == "application/problem+json"
+        assert headers["connection"] == "close"
+        problem = json.loads(body)
+        assert problem["type"] == "urn:crisis-tracker:problem:body-timeout"
+        assert problem["status"] == 408
+        assert "nothing came for 3 seconds, after 8 bytes" in problem["detail"]
+    status, _headers, body = trickled
+    assert status == 201, body
+    assert json.loads(body)["lines"][0]["admin1"] == "SD02"
 
 
 def test_rate_limit_per_user_is_429_with_retry_after(app_with) -> None:
