@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # The longest wait, in seconds, for the next piece of a request body (a 408 after it):
     # bodies are read whole before the request takes anything (app.http.limits).
     body_timeout: float = Field(default=30.0, gt=0)
+    # An import reads at most this many rows of data, and spends at most this much processor
+    # time reading and checking them (app.imports.sheets.Limits); more is a 413.
+    import_max_rows: int = Field(default=20_000, ge=1)
+    import_cpu_seconds: float = Field(default=60.0, gt=0)
     # Requests per minute per user (whichever of its tokens it sends; per client address
     # without a valid token), on average; 0 turns the limit off. Bursts of up to
     # rate_limit_burst requests pass at once (app.http.limits says how both are counted).

@@ -76,6 +76,14 @@ class ValidationFailed(AppError):
         super().__init__(detail, errors=[{"loc": list(loc), "msg": msg} for loc, msg in errors])
 
 
+class ContentTooLarge(AppError):
+    """More than the service takes in one request: a body over the size cap, a sheet
+    over the import's limits."""
+
+    status = 413
+    type = "urn:crisis-tracker:problem:body-too-large"
+
+
 class UnsupportedMediaType(AppError):
     status = 415
     type = "urn:crisis-tracker:problem:unsupported-media-type"

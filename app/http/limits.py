@@ -14,6 +14,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import ContentTooLarge
 from app.http.callers import caller
 from app.http.problems import problem_response
 from app.i18n import _, number
@@ -21,7 +22,6 @@ from app.i18n import _, number
 logger = logging.getLogger(__name__)
 
 
-BODY_TOO_LARGE = "urn:crisis-tracker:problem:body-too-large"
 BODY_TIMEOUT = "urn:crisis-tracker:problem:body-timeout"
 
 
@@ -97,7 +97,7 @@ class BodyMiddleware:
         )
         # The rest of the body is not read: the connection cannot carry another request.
         response = problem_response(
-            413, detail, type_=BODY_TOO_LARGE, headers={"Connection": "close"}
+            413, detail, type_=ContentTooLarge.type, headers={"Connection": "close"}
         )
         await response(scope, receive, send)
 

@@ -78,7 +78,7 @@ def render(report: ImportRead, console: Console | None = None) -> None:
     kind = report.format.upper() + (" with HXL hashtags" if report.hxl else "")
     console.print(
         f"{kind}: {report.rows} rows, {report.rows_skipped} skipped, "
-        f"{len(report.problems)} problems; {report.sitreps} sitreps "
+        f"{report.problems_total} problems; {report.sitreps} sitreps "
         f"({report.accepted} valid, {report.refused} refused), {report.lines} lines"
     )
     verb = "to " if report.dry_run else ""
@@ -136,6 +136,11 @@ def render(report: ImportRead, console: Console | None = None) -> None:
         for problem in report.problems:
             problems.add_row(str(problem.row or ""), problem.column or "", problem.reason)
         console.print(problems)
+        if report.problems_total > len(report.problems):
+            console.print(
+                f"and {report.problems_total - len(report.problems):,} more problems "
+                f"(the first {len(report.problems):,} are listed)"
+            )
     if report.skipped:
         skipped = Table(title="Skipped rows", title_justify="left")
         for heading in ("rows", "column", "reason"):
@@ -143,6 +148,11 @@ def render(report: ImportRead, console: Console | None = None) -> None:
         for (column, reason), rows in _grouped(report.skipped).items():
             skipped.add_row(_ranges(rows), column, reason)
         console.print(skipped)
+        if report.rows_skipped > len(report.skipped):
+            console.print(
+                f"and {report.rows_skipped - len(report.skipped):,} more rows skipped "
+                f"(the first {len(report.skipped):,} are listed)"
+            )
     if report.dry_run:
         console.print("dry run: nothing was written")
     elif report.written:

@@ -249,6 +249,7 @@ class ImportRead(BaseModel):
                         "girls": "girls",
                         "boys": "boys",
                     },
+                    "problems_total": 0,
                     "problems": [],
                     "skipped": [],
                     "notes": [],
@@ -294,7 +295,12 @@ class ImportRead(BaseModel):
     created_sitrep_ids: list[int]
     amended_sitrep_ids: list[int]
     columns: dict[str, str] = Field(description="Which column each field was read from.")
-    problems: list[ImportProblem]
-    skipped: list[ImportProblem]
+    problems_total: int = Field(description="Problems found; problems lists the first 1,000.")
+    problems: list[ImportProblem] = Field(
+        description="The first 1,000 problems, by row (problems_total counts them all)."
+    )
+    skipped: list[ImportProblem] = Field(
+        description="The first 1,000 rows skipped, by row (rows_skipped counts them all)."
+    )
     notes: list[ImportNote]
     results: list[ImportedSitrep]

@@ -66,6 +66,9 @@ _DIGITS = re.compile(r"^\d{1,18}$")
 _AMOUNT = re.compile(r"^\d{1,15}(?:\.\d{1,6})?$")
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ T][\d:.]*)?$")
 _PROGRESS_EVERY = 250
+# The problems and skipped rows a report lists, the first by row; it counts them all. A
+# sheet of many bad rows answers with a report of bounded size.
+REPORT_ROWS = 1000
 # The figures of a line that an amendment can change; the rest of a line is its slot.
 _COMPARED = (
     "people_reached",
@@ -141,7 +144,8 @@ def run(
     progress: Progress | None = None,
 ) -> ImportRead:
     permissions.require_role(user, Role.field, Role.admin)
-    sheet = sheets.read(upload)
+    limits = sheets.Limits.configured()
+    sheet = sheets.read(upload, limits)
     layout = locate(sheet, options)
     orphans: list[ImportProblem] = []  # problems of rows that belong to no sitrep
     skipped: list[ImportProblem] = []
@@ -160,6 +164,8 @@ def run(
             _add(drafts.setdefault(read.key, _Draft(read.key)), row.number, read, layout, options)
         if progress is not None and (done % _PROGRESS_EVERY == 0 or done == total):
             progress("rows", done, total)
+        if done % sheets.CHECK_EVERY == 0:
+            limits.check_time()
     notes = [
         ImportNote(kind="pcode", rows=rows, column=column, note=note)
         for (column, note), rows in noted.items()
@@ -204,8 +210,9 @@ def run(
         created_sitrep_ids=[r.sitrep_id for r in results if r.outcome == "created" and r.sitrep_id],
         amended_sitrep_ids=[r.sitrep_id for r in results if r.outcome == "amended" and r.sitrep_id],
         columns={name: column.label for name, column in layout.columns.items()},
-        problems=problems,
-        skipped=skipped,
+        problems_total=len(problems),
+        problems=problems[:REPORT_ROWS],
+        skipped=skipped[:REPORT_ROWS],
         notes=notes,
         results=results,
     )
@@ -457,8 +464,16 @@ def _result(draft: _Draft, *, written: bool) -> ImportedSitrep:
         # A sitrep created and then rolled back has no id; one amended or unchanged does.
         sitrep_id=draft.sitrep_id if action != "create" or written else None,
         changes=draft.changes if error is None else [],
-        problem=Problem.model_validate(problem_body(error)) if error is not None else None,
+        problem=None if error is None else _listed(problem_body(error)),
     )
+
+
+def _listed(body: dict[str, Any]) -> Problem:
+    """A sitrep's problem with the first REPORT_ROWS of its errors (its detail counts them
+    all): a sitrep of many bad rows has one error a row, already in the report's problems."""
+    if isinstance(body.get("errors"), list):
+        body["errors"] = body["errors"][:REPORT_ROWS]
+    return Problem.model_validate(body)
 
 
 def _summary(report: ImportRead, upload: Upload) -> dict[str, Any]:

@@ -7,16 +7,19 @@ Rows are numbered as a spreadsheet shows them: the first row of the file is row 
 import csv
 import io
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import PurePath
+from time import thread_time
 from typing import Any
 
 import hxl
 import hxl.input
 import openpyxl
 
-from app.errors import AppError, UnsupportedMediaType, ValidationFailed
+from app.config import get_settings
+from app.errors import AppError, ContentTooLarge, UnsupportedMediaType, ValidationFailed
 from app.imports.schemas import FileFormat
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -24,6 +27,43 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 MEDIA_TYPES: dict[str, FileFormat] = {CSV_MEDIA_TYPE: "csv", XLSX_MEDIA_TYPE: "xlsx"}
 # An XLSX is a zip archive: refuse one that would unpack to more than this (a zip bomb).
 MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
+# Rows above the data that may hold its header: libhxl looks for the hashtag row in the
+# first 25.
+HEADER_ROWS = 25
+# How often (in rows) an import looks at the processor time it has spent.
+CHECK_EVERY = 1000
+
+
+@dataclass(slots=True)
+class Limits:
+    """What one import takes on: at most ``max_rows`` rows of data, and ``cpu_seconds`` of
+    its thread's processor time to read and check them (a file of half a megabyte can
+    unpack to a hundred). Past either, a 413 that says to split the file. The writes that
+    follow are bounded by the rows."""
+
+    max_rows: int
+    cpu_seconds: float
+    started: float = field(default_factory=thread_time)
+
+    @classmethod
+    def configured(cls) -> "Limits":
+        """The limits the settings give, counting from now."""
+        settings = get_settings()
+        return cls(settings.import_max_rows, settings.import_cpu_seconds)
+
+    def check_time(self) -> None:
+        if thread_time() - self.started > self.cpu_seconds:
+            raise ContentTooLarge(
+                f"the sheet takes more than {self.cpu_seconds:g} seconds of processor time to "
+                "read and check; split it into smaller files"
+            )
+
+    def check_rows(self, rows: int) -> None:
+        if rows > self.max_rows:
+            raise ContentTooLarge(
+                f"the sheet has more than {self.max_rows:,} rows of data; split it into files "
+                f"of at most {self.max_rows:,} rows"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +127,47 @@ def format_of(upload: Upload) -> FileFormat:
     return "xlsx" if upload.data.startswith(b"PK\x03\x04") else "csv"
 
 
-def read(upload: Upload) -> Sheet:
+def read(upload: Upload, limits: Limits) -> Sheet:
     file_format = format_of(upload)
     if not upload.data.strip():
         raise unreadable("the file is empty")
-    grid = _xlsx_grid(upload.data) if file_format == "xlsx" else _csv_grid(upload.data)
-    while grid and not any(cell.strip() for cell in grid[-1]):
+    if file_format == "xlsx":
+        grid = _xlsx_grid(upload.data, limits)
+    else:
+        grid = _csv_grid(upload.data, limits)
+    while grid and not grid[-1]:
         grid.pop()
     if not grid:
         raise unreadable("the sheet has no rows")
-    return _hxl_sheet(grid, file_format) or _plain_sheet(grid, file_format)
+    # The rows that may hold the header, as wide as the widest row: libhxl takes the columns
+    # from the hashtag row and their headers from the row above it.
+    width = max(len(row) for row in grid)
+    for row in grid[: HEADER_ROWS + 1]:
+        row += [""] * (width - len(row))
+    sheet = _hxl_sheet(grid, file_format) or _plain_sheet(grid, file_format)
+    limits.check_rows(len(sheet.rows))
+    return sheet
+
+
+def _grid(
+    rows: Iterable[Sequence[Any]], text: Callable[[Any], str], limits: Limits
+) -> list[list[str]]:
+    """The rows as lists of text, each without its trailing empty cells (a row of a wide
+    sheet is as long as its last value, a blank row is empty), read no further than the
+    limits allow."""
+    grid: list[list[str]] = []
+    filled = 0
+    for number, row in enumerate(rows):
+        values = [text(value) for value in row]
+        while values and not values[-1].strip():
+            values.pop()
+        if values:
+            filled += 1
+            limits.check_rows(filled - HEADER_ROWS)
+        grid.append(values)
+        if number % CHECK_EVERY == 0:
+            limits.check_time()
+    return grid
 
 
 def _hxl_sheet(grid: list[list[str]], file_format: FileFormat) -> Sheet | None:
@@ -140,7 +211,7 @@ def _not_blank(rows: list[SheetRow]) -> list[SheetRow]:
     return [row for row in rows if any(value.strip() for value in row.values)]
 
 
-def _csv_grid(data: bytes) -> list[list[str]]:
+def _csv_grid(data: bytes, limits: Limits) -> list[list[str]]:
     text = _decode(data)
     if "\x00" in text:
         raise unreadable("the file holds NUL characters: it is not a CSV text file")
@@ -148,7 +219,7 @@ def _csv_grid(data: bytes) -> list[list[str]]:
     # Spreadsheets in many locales save with ";" (or tabs) between cells.
     delimiter = max(",;\t", key=first.count)
     try:
-        return [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+        return _grid(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), str, limits)
     except csv.Error as exc:
         raise unreadable(f"the CSV cannot be read: {exc}") from None
 
@@ -162,7 +233,7 @@ def _decode(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def _xlsx_grid(data: bytes) -> list[list[str]]:
+def _xlsx_grid(data: bytes, limits: Limits) -> list[list[str]]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
@@ -181,7 +252,7 @@ def _xlsx_grid(data: bytes) -> list[list[str]]:
         if hasattr(worksheet, "reset_dimensions"):
             # Some writers record wrong dimensions; read every row there is.
             worksheet.reset_dimensions()
-        return [[_cell_text(v) for v in row] for row in worksheet.iter_rows(values_only=True)]
+        return _grid(worksheet.iter_rows(values_only=True), _cell_text, limits)
     except AppError:
         raise
     except Exception:  # a damaged sheet inside a valid archive

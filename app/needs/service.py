@@ -109,7 +109,7 @@ class NeedRow:
 def load(session: Session, *, upload: Upload, options: NeedsOptions, user: User) -> NeedsLoadRead:
     """Load a needs file: all of it or, with any problem, nothing (a 422)."""
     permissions.require_role(user, Role.hq, Role.admin)
-    sheet = sheets.read(upload)
+    sheet = sheets.read(upload, sheets.Limits.configured())
     file_format, kept, skipped = parse(sheet, options=options, name=upload.name)
     source = PurePath(upload.name).name if upload.name else file_format
     pairs = sorted({(r.country, r.year) for r in kept})
