@@ -1,9 +1,10 @@
 """Fuzzing (issue 3, point 8): schemathesis against the service's own OpenAPI document.
 
-``test_fuzz`` calls every operation of the document, in process, as an administrator, with
-inputs generated from its documented parameters and bodies: valid ones (positive mode), ones
-that break the document (negative mode), and schemathesis' coverage cases (boundary values,
-missing required parts, unexpected methods, no credentials). ``test_hostile_values`` then
+``test_fuzz`` calls every operation of the document, in process, as an administrator and
+as a field officer of Sudan, with inputs generated from its documented parameters and
+bodies: valid ones (positive mode), ones that break the document (negative mode), and
+schemathesis' coverage cases (boundary values, missing required parts, unexpected methods,
+no credentials). ``test_hostile_values`` then
 sends a short list of values known to break services to every parameter of every
 operation. Every response must:
 
@@ -135,9 +136,14 @@ def fuzz_app(migrated: str) -> Iterator[FastAPI]:
 
 
 @pytest.fixture
-def seeded(fuzz_app: FastAPI) -> None:
-    """An administrator, a crisis and three sitreps (tables are emptied after each test)."""
-    STATE["token"] = token = make_user("admin")
+def seeded(fuzz_app: FastAPI, request: pytest.FixtureRequest) -> None:
+    """A crisis and three sitreps of Sudan, made by an administrator, and the token the run
+    calls with: the administrator's, or (``indirect`` parameter ``"field"``) a field
+    officer's of Sudan, who may change those sitreps and not what only headquarters may
+    (tables are emptied after each test)."""
+    STATE["role"] = role = getattr(request, "param", "admin")
+    token = make_user("admin")
+    STATE["token"] = token if role == "admin" else make_user("field", countries=["SDN"])
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(fuzz_app) as client:
         crisis = client.post(
@@ -195,18 +201,27 @@ CHECKS = [
 def both_modes(request: pytest.FixtureRequest) -> Iterator[None]:
     """After an operation's run: it was called with valid and with invalid input."""
     yield
-    label = request.node.name.partition("[")[2].rstrip("]")
+    label = STATE.pop("label", None)
     modes = {mode for (other, mode, _) in CALLS if other == label}
     assert {"positive", "negative"} <= modes, f"{label} was called in modes {sorted(modes)}"
+
+
+def _label(case: schemathesis.Case) -> str:
+    """An operation as the summary names it, with the role it was called as."""
+    return f"{case.operation.label} as {STATE['role']}"
 
 
 @schema.parametrize()
 # The seeded resources are shared by all the examples of an operation on purpose: what one
 # example changes (an amended or withdrawn sitrep) is what the next one meets.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+# As an administrator, who may call everything, and as a field officer, whose 403s and
+# 404s (sitreps of other countries answer as missing ones) must be documented too.
+@pytest.mark.parametrize("seeded", ["admin", "field"], indirect=True)
 def test_fuzz(case: schemathesis.Case, fuzz_app: FastAPI, seeded: None, both_modes: None) -> None:
     mode = case.meta.generation.mode.value if case.meta is not None else "explicit"
-    key = (case.operation.label, mode)
+    STATE["label"] = _label(case)  # for both_modes
+    key = (STATE["label"], mode)
     headers = None
     if (case.headers or {}).get("Authorization") == f"Bearer {PLACEHOLDER}":
         headers = {"Authorization": f"Bearer {STATE['token']}"}
