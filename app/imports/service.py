@@ -488,7 +488,7 @@ def _summary(report: ImportRead, upload: Upload) -> dict[str, Any]:
         "written": report.written,
         "rows": report.rows,
         "rows_skipped": report.rows_skipped,
-        "problems": len(report.problems),
+        "problems": report.problems_total,
         "sitreps": report.sitreps,
         "accepted": report.accepted,
         "refused": report.refused,

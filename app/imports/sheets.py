@@ -139,10 +139,13 @@ def read(upload: Upload, limits: Limits) -> Sheet:
         grid.pop()
     if not grid:
         raise unreadable("the sheet has no rows")
-    # The rows that may hold the header, as wide as the widest row: libhxl takes the columns
-    # from the hashtag row and their headers from the row above it.
-    width = max(len(row) for row in grid)
-    for row in grid[: HEADER_ROWS + 1]:
+    # The rows that may hold the header, as wide as the widest of them: libhxl takes the
+    # columns from the hashtag row and their headers from the row above it. (Not as wide as
+    # the widest row of the sheet: one data row of a million commas would make a million
+    # columns.)
+    region = grid[: HEADER_ROWS + 1]
+    width = max(len(row) for row in region)
+    for row in region:
         row += [""] * (width - len(row))
     sheet = _hxl_sheet(grid, file_format) or _plain_sheet(grid, file_format)
     limits.check_rows(len(sheet.rows))

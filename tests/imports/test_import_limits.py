@@ -14,6 +14,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from app.cli import app as cli
+from app.imports import sheets
+from app.imports.sheets import Upload
 from tests.factories import Api, assert_problem, make_user
 from tests.imports.sheets import XLSX, imported, post_sheet
 
@@ -126,9 +128,10 @@ def _bad_rows(n: int) -> str:
     return HEADER + "SDN,2024-01-01,2024-01-31,shelter,hod,response,SD01,lots\n" * n
 
 
-def test_many_bad_rows_make_a_report_of_bounded_size(field: Api) -> None:
+def test_many_bad_rows_make_a_report_of_bounded_size(field: Api, hq: Api) -> None:
     """1,500 bad rows of one sitrep: all counted, the first 1,000 listed, in the report's
-    problems and in the sitrep's problem (whose detail counts them all)."""
+    problems and in the sitrep's problem (whose detail counts them all); the audit trail
+    counts them all too."""
     response = post_sheet(field, _bad_rows(1500))
     report = imported(response)
     assert report["problems_total"] == 1500
@@ -140,6 +143,20 @@ def test_many_bad_rows_make_a_report_of_bounded_size(field: Api) -> None:
     assert refused["problem"]["detail"].endswith("(and 1499 more)")
     assert len(response.content) < 400_000
     _nothing_stored(field)
+    (event,) = hq.get("/api/v1/audit", params={"action": "import.run"}).json()["items"]
+    assert event["after"]["problems"] == 1500
+
+
+def test_a_wide_data_row_does_not_widen_the_header() -> None:
+    """Rows are kept without their trailing empty cells, and only the rows that may hold
+    the header are padded to one width (for libhxl): a data row of 5,000 commas below them
+    adds no column (padding every header row to it made one column per comma, and a
+    2 MB row of commas cost minutes in libhxl)."""
+    sheet = HEADER + "SDN,2024-01-01,2024-01-31,shelter,hod,response,SD01,5\n" * 30
+    sheet += "," * 5000 + "x\n"
+    read = sheets.read(Upload(data=sheet.encode(), content_type="text/csv"), sheets.Limits(100, 60))
+    assert [column.header for column in read.columns] == HEADER.strip().split(",")
+    assert len(read.rows) == 31 and read.rows[-1].number == 32
 
 
 def test_the_command_says_how_many_problems_it_does_not_list(tmp_path: Path) -> None:
