@@ -991,8 +991,6 @@ SITREP_COLUMNS = _columns(Sitrep)
 REVISION_COLUMNS = _columns(SitrepRevision)
 # feed_xid is left to its default, 0: the rows precede every transaction of the service.
 LINE_COLUMNS = _columns(SitrepLine, leave_out=("feed_xid",))
-# Columns holding JSON documents: written as the target stores them.
-DOCUMENTS = {"lines", "indicators"}
 
 
 class LineRow:
@@ -1003,7 +1001,10 @@ class LineRow:
 
 
 _LINE_VALUES = operator.attrgetter(*LINE_COLUMNS)
+# The columns holding JSON documents, written as the target stores them.
 _LINE_INDICATORS = LINE_COLUMNS.index("indicators")
+_REVISION_VALUES = operator.itemgetter(*REVISION_COLUMNS)
+_REVISION_LINES = REVISION_COLUMNS.index("lines")
 
 
 @dataclass(slots=True)
@@ -1158,13 +1159,10 @@ class Ledger:
     def _emit(self, bundle: Bundle) -> None:
         document = self.document
         self.chunk.sitreps.append(tuple(bundle.row.get(name) for name in SITREP_COLUMNS))
-        self.chunk.revisions.extend(
-            tuple(
-                document(revision[name]) if name in DOCUMENTS else revision[name]
-                for name in REVISION_COLUMNS
-            )
-            for revision in bundle.revisions
-        )
+        for revision in bundle.revisions:
+            values = list(_REVISION_VALUES(revision))
+            values[_REVISION_LINES] = document(values[_REVISION_LINES])
+            self.chunk.revisions.append(tuple(values))
         for row in bundle.lines.values():
             values = list(_LINE_VALUES(row))
             values[_LINE_INDICATORS] = document(values[_LINE_INDICATORS])
