@@ -38,13 +38,24 @@ needs_app = typer.Typer(
 )
 app.add_typer(needs_app, name="needs")
 
-# A usage error is 2 as well: the command cannot run as things are, whatever its input.
-EXIT_NOT_MIGRATED = 2
+# A database not migrated, or settings that cannot work: the command cannot run as things
+# are, whatever its input; 2, as a usage error is.
+EXIT_CANNOT_RUN = 2
 
 
 @app.callback()
 def _every_command() -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except PydanticValidationError as error:
+        # A setting that cannot work: said in one line each, not as a traceback.
+        for problem in error.errors():
+            message = problem["msg"].removeprefix("Value error, ")
+            if problem["loc"]:  # a setting of its own; otherwise the message names them
+                name = "TRACKER_" + "_".join(map(str, problem["loc"])).upper()
+                message = f"{name}: {message}"
+            typer.secho(f"configuration error: {message}", err=True)
+        raise typer.Exit(EXIT_CANNOT_RUN) from None
     if settings.data_dir_is_local:
         typer.echo(
             f"note: using the database in {settings.data_dir} (found in the working "
@@ -75,9 +86,9 @@ def _require_migrated(*, answering: bool = True) -> None:
                 f"there is no database at {engine.url.database}: run `crisis-tracker db "
                 "upgrade` to make it, or set TRACKER_DATA_DIR or TRACKER_DATABASE_URL to "
                 "use another",
-                EXIT_NOT_MIGRATED,
+                EXIT_CANNOT_RUN,
             ) from None
-        raise _fail(f"{pending.detail.rstrip('.')} ({_database()})", EXIT_NOT_MIGRATED) from None
+        raise _fail(f"{pending.detail.rstrip('.')} ({_database()})", EXIT_CANNOT_RUN) from None
     except SQLAlchemyError as exc:
         if answering:
             raise _fail(

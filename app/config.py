@@ -5,8 +5,12 @@ from typing import Annotated, Literal, Self
 import platformdirs
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DATABASE_FILE = "crisis-tracker.db"
+# The values of libpq's target_session_attrs that connect only to a primary.
+PRIMARY = ("read-write", "primary")
 # Where the embedded database lived before it moved to the user data directory: relative to
 # the working directory, so each directory a command ran in had a database of its own.
 LOCAL_DATA_DIR = Path("data")
@@ -131,6 +135,33 @@ class Settings(BaseSettings):
         ):
             if not (url or "").startswith("postgresql"):
                 raise ValueError(f"a read replica needs PostgreSQL; {name} is not a PostgreSQL URL")
+        return self
+
+    @model_validator(mode="after")
+    def _database_urls_name_their_servers(self) -> Self:
+        for name, url, writes in (
+            ("TRACKER_DATABASE_URL", self.database_url, True),
+            ("TRACKER_DATABASE_REPLICA_URL", self.database_replica_url, False),
+        ):
+            if url is None:
+                continue
+            try:
+                parsed = make_url(url)
+            except (ArgumentError, ValueError):
+                raise ValueError(
+                    f"{name} is not a database URL (one server: postgresql+psycopg://user@"
+                    "host:5432/database; several: postgresql+psycopg://user@/database"
+                    "?host=a:5432&host=b:5432&target_session_attrs=read-write)"
+                ) from None
+            hosts = parsed.query.get("host", ())
+            several = not isinstance(hosts, str) and len(hosts) > 1
+            if writes and several and parsed.query.get("target_session_attrs") not in PRIMARY:
+                # Without it libpq takes the first server that answers, which after a
+                # failover is the demoted one: every write would be refused as read-only.
+                raise ValueError(
+                    f"{name} names several servers: add target_session_attrs=read-write, so "
+                    "that the service always writes to whichever of them is the primary"
+                )
         return self
 
     @property

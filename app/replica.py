@@ -110,6 +110,11 @@ class Replica:
         if state.status != self._state.status and self._state.status != "unknown":
             logger.warning("read replica: %s (was %s)", state.status, self._state.status)
         self._state = state
+        if state.status == "not a standby":
+            # A multi-host URL (target_session_attrs=prefer-standby) connects to a primary
+            # only when it finds no standby, for instance after a failover: connections
+            # made again at the next check find a standby once one has rejoined.
+            self.engine.dispose()
         if state.replay_lsn is not None:
             with self._fences_lock:
                 replayed = [c for c, lsn in self._fences.items() if lsn <= state.replay_lsn]

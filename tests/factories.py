@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from app.auth import service as auth
 from app.auth.models import Role
@@ -43,11 +45,13 @@ def make_user(
     countries: tuple[str, ...] | list[str] = (),
     clusters: tuple[str, ...] | list[str] = (),
     name: str | None = None,
+    engine: Engine | None = None,
 ) -> str:
-    """Creates a user and returns its API token. Its transaction takes SQLite's write lock
-    when it begins, as the service's writes do: one that read first could not take it
-    once a server's writer had committed ("database is locked")."""
-    with new_session(writes=True) as session:
+    """Creates a user and returns its API token, in the tests' database or ``engine``'s. Its
+    transaction takes SQLite's write lock when it begins, as the service's writes do: one
+    that read first could not take it once a server's writer had committed ("database is
+    locked")."""
+    with new_session(writes=True) if engine is None else Session(engine) as session:
         user = auth.create_user(
             session,
             name=name or f"{role}-{next(_names)}",

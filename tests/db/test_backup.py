@@ -16,7 +16,7 @@ from app.cli import app as cli
 from app.db import sqlite_file
 from app.schema import shipped_migrations
 from app.sitreps.models import Sitrep
-from app.totals import service as totals
+from tests.counting import assert_summaries_equal_recount
 from tests.factories import line, sitrep
 
 runner = CliRunner()
@@ -73,21 +73,6 @@ def _during_writes(field: Any, take: Callable[[], Any]) -> tuple[set[int], set[i
     return early, set(before) | {i for i, _ in acknowledged}, taken
 
 
-def _recount_equals_summaries(session: Session) -> list[dict[str, Any]]:
-    query = totals.TotalsQuery(group_by=("sector", "admin1"))
-    recount = [
-        dict(r)
-        for r in session.execute(
-            totals.totals_select(query, countries=None, source=totals.LINES)
-        ).mappings()
-    ]
-    kept = [
-        dict(r) for r in session.execute(totals.totals_select(query, countries=None)).mappings()
-    ]
-    assert kept == recount
-    return kept
-
-
 def test_a_backup_taken_while_sitreps_are_written_restores_every_acknowledged_one(
     api, sqlite_only: None, tmp_path: Path
 ) -> None:
@@ -104,7 +89,7 @@ def test_a_backup_taken_while_sitreps_are_written_restores_every_acknowledged_on
     copy = create_engine(f"sqlite:///{target}")
     with Session(copy) as session:
         stored = set(session.scalars(select(Sitrep.id)))
-        summaries = _recount_equals_summaries(session)
+        summaries = assert_summaries_equal_recount(session)
     copy.dispose()
     assert early <= stored
     later = acknowledged - stored
@@ -254,7 +239,7 @@ def test_a_pg_dump_taken_during_writes_restores_every_sitrep_acknowledged_before
                 shipped_migrations().get_heads()
             )
             stored = set(session.scalars(select(Sitrep.id)))
-            _recount_equals_summaries(session)
+            assert_summaries_equal_recount(session)
             # The sequences came back too: a new sitrep gets a new id.
             assert session.execute(text("SELECT nextval('feed_seq')")).scalar() > 0
         restored.dispose()

@@ -12,7 +12,6 @@ installed. The rules of the replica module itself are tested without any server.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -25,16 +24,14 @@ from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.replica import Replica, client_key, parse_lsn
-from tests.factories import assert_problem, line, sitrep
+from tests.factories import assert_problem, line, make_user, sitrep
 from tests.pgservers import PgServer, missing_postgres_programs, primary_and_standby
 from tests.servers import Server, running
 
 SITREPS = "/api/v1/sitreps"
-_names = itertools.count(1)
 
 
 # --- without servers -------------------------------------------------------------------
@@ -106,20 +103,7 @@ class Cluster:
 
     def user(self, role: str, **scope: Any) -> dict[str, str]:
         """A new user, made on the primary; returns its Authorization header."""
-        from app.auth import service as auth
-        from app.auth.models import Role
-
-        with Session(self.primary) as session:
-            user = auth.create_user(
-                session,
-                name=f"{role}-{next(_names)}",
-                role=Role(role),
-                countries=scope.get("countries", ()),
-                clusters_=scope.get("clusters", ()),
-            )
-            token = auth.issue_token(session, user=user)
-            session.commit()
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {make_user(role, engine=self.primary, **scope)}"}
 
 
 def _database(server_url: str) -> str:

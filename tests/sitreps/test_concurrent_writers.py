@@ -28,6 +28,7 @@ from app.sitreps.models import SitrepLine
 from app.sitreps.schemas import SitrepCreate
 from app.totals import service as totals
 from app.totals.models import TotalsCell, TotalsPlace, TotalsSlot
+from tests.counting import assert_summaries_equal_recount
 from tests.factories import line, make_user, sitrep, wait_for_feed_watermark
 from tests.servers import Server, running
 
@@ -289,13 +290,7 @@ def test_concurrent_writers_and_a_consumer_agree_with_the_lines_and_the_recount(
     } == live
 
     with new_session() as session:
-        for group_by in [(), ("sector",), ("admin1",), ("sector", "admin1")]:
-            query = totals.TotalsQuery(group_by=group_by)
-            from_summaries = session.execute(totals.totals_select(query, countries=None)).all()
-            recount = session.execute(
-                totals.totals_select(query, countries=None, source=totals.LINES)
-            ).all()
-            assert from_summaries == recount, group_by
+        assert_summaries_equal_recount(session, (), ("sector",), ("admin1",), ("sector", "admin1"))
     kept = summaries()
     with new_session(writes=True) as session:
         session.execute(text("SELECT 1"))
