@@ -136,9 +136,12 @@ async def _idempotency(
         try:
             await run_in_threadpool(idempotency.release, claimed)
         except OperationalError:
-            # The database went away with the request; the claim lapses after the lease, and
-            # the client hears about the outage, not about the claim.
-            logger.warning("could not release an idempotency claim; it lapses after its lease")
+            # The database went away with the request: the claim is released once it
+            # answers again, and the client hears about the outage, not about the claim.
+            logger.warning(
+                "could not release an idempotency claim; released when the database is back"
+            )
+            idempotency.unreleased.add(claimed)
         raise
 
 

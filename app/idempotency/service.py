@@ -3,20 +3,23 @@
 As the IETF httpapi draft and Stripe describe them. A key is claimed in a short transaction
 of its own before the request's work starts (``claim``); the answer is stored in the
 request's own transaction, so it is committed exactly when the write is (``complete``);
-if the request fails, the claim is dropped so the client can try again (``release``). A
-claim whose request died without an answer (the process was killed) lapses after a lease.
+if the request fails, the claim is dropped so the client can try again (``release``), as
+soon as the database answers if it had gone away with the request (``Unreleased``). A claim
+whose request died without an answer (the process was killed) lapses after a lease.
 """
 
 import contextlib
 import hashlib
 import json
 import re
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -67,6 +70,10 @@ class KeyReused(ValidationFailed):
 class KeyInUse(Conflict):
     type = "urn:crisis-tracker:problem:idempotency-key-in-use"
 
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": "1"}
+
 
 def check_key(key: str) -> None:
     if not VALID_KEY.match(key):
@@ -89,6 +96,7 @@ def claim(*, user_id: int, key: str, fingerprint: str) -> Claim | StoredAnswer:
     the same request was already answered; raises KeyReused (the key came with another
     request) or KeyInUse (the first request is still being processed)."""
     settings = get_settings()
+    unreleased.release_now(user_id, key)
     now = utcnow()
     with new_session(writes=True) as session:
         session.execute(
@@ -175,6 +183,71 @@ def release(claim: Claim) -> None:
     with new_session(writes=True) as session:
         session.execute(delete(IdempotencyKey).where(*_own(claim)))
         session.commit()
+
+
+class Unreleased:
+    """Claims whose release failed because the database had gone away with their request
+    (a failover, a restart): released as soon as it answers again, by a thread that tries
+    every RETRY_SECONDS, or at once by a retry of the same key in this process. Until then a
+    retry is told the key is in use; without this it would be for the whole lease.
+
+    Releasing late is safe: ``_own`` deletes the claim only while it is still this one and
+    unanswered. If the request's write did commit after all (its answer was lost with the
+    connection), its stored answer stays, and the retry gets it."""
+
+    RETRY_SECONDS = 0.5
+
+    def __init__(self) -> None:
+        self._claims: dict[tuple[int, str], Claim] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, claim: Claim) -> None:
+        with self._lock:
+            self._claims[(claim.user_id, claim.key)] = claim
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True)
+                self._thread.start()
+
+    def release_now(self, user_id: int, key: str) -> None:
+        if not self._claims:  # the usual case: no lookup, no lock
+            return
+        with self._lock:
+            claim = self._claims.pop((user_id, key), None)
+        if claim is not None and not self._release(claim):
+            self.add(claim)
+
+    def pending(self) -> int:
+        return len(self._claims)
+
+    def _release(self, claim: Claim) -> bool:
+        """Whether the claim is gone: released, or lapsed by itself."""
+        lease = timedelta(seconds=get_settings().idempotency_lease_seconds)
+        if claim.claimed_at < utcnow() - lease:
+            return True
+        try:
+            release(claim)
+        except OperationalError:
+            return False
+        return True
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.RETRY_SECONDS)
+            with self._lock:
+                claims = list(self._claims.values())
+            for claim in claims:
+                if self._release(claim):
+                    with self._lock:
+                        if self._claims.get((claim.user_id, claim.key)) == claim:
+                            del self._claims[(claim.user_id, claim.key)]
+            with self._lock:
+                if not self._claims:
+                    self._thread = None
+                    return
+
+
+unreleased = Unreleased()
 
 
 def _own(claim: Claim) -> tuple[ColumnElement[bool], ...]:

@@ -10,6 +10,7 @@ died is taken over once its lease has run out.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from httpx import Response
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from app.audit.models import AuditEvent
 from app.config import get_settings
@@ -387,6 +389,7 @@ def test_a_retry_while_the_first_is_in_flight_is_a_409(
     problem = assert_problem(retry, 409)
     assert problem["type"] == IN_USE
     assert "'busy'" in problem["detail"]
+    assert retry.headers["Retry-After"] == "1"
     assert_not_replayed(retry)
     assert count(Sitrep) == 0
     # The 409 leaves the first request's claim alone.
@@ -712,6 +715,93 @@ def test_keys_are_kept_at_least_24_hours(settings_env: Callable[..., None]) -> N
     settings_env(idempotency_ttl_hours="12")
     with pytest.raises(ValueError, match="idempotency_ttl_hours"):
         get_settings()
+
+
+class DatabaseAway:
+    """``idempotency.release`` failing as it does while the database is away, until
+    ``back()``; counts the calls."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.away = True
+        self.calls = 0
+        self._release = idempotency.release
+        monkeypatch.setattr(idempotency, "release", self)
+
+    def __call__(self, claim: idempotency.Claim) -> None:
+        self.calls += 1
+        if self.away:
+            raise OperationalError("DELETE FROM idempotency_keys", {}, Exception("gone"))
+        self._release(claim)
+
+    def back(self) -> None:
+        self.away = False
+
+
+def test_a_claim_left_by_a_database_that_went_away_is_released_once_it_is_back(
+    field: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request failed with its database (a failover): its claim could not be released
+    then. It is released in the background as soon as the database answers, long before
+    the lease (120 s) would run out, and the retry runs."""
+    body = sitrep(line(reached=41))
+    uid = user_id(field)
+    first = idempotency.claim(
+        user_id=uid, key="orphan", fingerprint=fingerprint_of("POST", SITREPS, body)
+    )
+    assert isinstance(first, idempotency.Claim)
+    database = DatabaseAway(monkeypatch)
+    unreleased = idempotency.Unreleased()
+    unreleased.add(first)
+    time.sleep(3 * unreleased.RETRY_SECONDS)
+    assert database.calls >= 2 and unreleased.pending() == 1
+    assert_problem(send(field, "POST", SITREPS, sitrep(line(reached=41)), key="orphan"), 409)
+
+    database.back()
+    deadline = time.monotonic() + 10
+    while unreleased.pending():
+        assert time.monotonic() < deadline, "the claim was never released"
+        time.sleep(0.05)
+    assert key_row(uid, "orphan") is None
+    assert send(field, "POST", SITREPS, body, key="orphan").status_code == 201
+    assert count(Sitrep) == 1
+
+
+def test_a_retry_in_the_same_process_releases_the_left_claim_at_once(
+    field: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = sitrep(line(reached=42))
+    uid = user_id(field)
+    first = idempotency.claim(
+        user_id=uid, key="orphan-2", fingerprint=fingerprint_of("POST", SITREPS, body)
+    )
+    assert isinstance(first, idempotency.Claim)
+    database = DatabaseAway(monkeypatch)
+    # The background thread waits longer than this test: only the retry can release it.
+    monkeypatch.setattr(idempotency.Unreleased, "RETRY_SECONDS", 60.0)
+    monkeypatch.setattr(idempotency, "unreleased", idempotency.Unreleased())
+    idempotency.unreleased.add(first)
+    database.back()
+    retry = send(field, "POST", SITREPS, body, key="orphan-2")
+    assert retry.status_code == 201, retry.text
+    assert idempotency.unreleased.pending() == 0
+    assert count(Sitrep) == 1
+
+
+def test_a_left_claim_past_its_lease_is_dropped_without_the_database(
+    field: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lease = get_settings().idempotency_lease_seconds
+    aged = idempotency.Claim(
+        user_id=user_id(field), key="old", claimed_at=utcnow() - timedelta(seconds=lease + 1)
+    )
+    database = DatabaseAway(monkeypatch)
+    unreleased = idempotency.Unreleased()
+    unreleased.add(aged)
+    deadline = time.monotonic() + 10
+    while unreleased.pending():
+        assert time.monotonic() < deadline, "the lapsed claim was kept"
+        time.sleep(0.05)
+    assert database.calls == 0
 
 
 def test_a_request_whose_claim_was_taken_over_can_neither_answer_nor_release(
