@@ -116,6 +116,11 @@ def test_a_backup_taken_while_sitreps_are_written_restores_every_acknowledged_on
     ]
     for sitrep_id in later:
         assert hq.get(f"/api/v1/sitreps/{sitrep_id}").status_code == 404
+    print(
+        f"\nSQLite backup during writes: {len(early)} sitreps acknowledged before it began, "
+        f"{len(stored)} in it, {len(later)} acknowledged after its moment; restored: "
+        f"{len(listed)} listed, totals equal to a recount"
+    )
 
 
 def test_a_backup_never_overwrites_and_a_bad_file_is_never_restored(
@@ -207,7 +212,7 @@ def test_a_pg_dump_taken_during_writes_restores_every_sitrep_acknowledged_before
         pytest.skip("pg_dump is not installed")
     dump = tmp_path / "tracker.dump"
     # The README's commands: a dump in custom format, one consistent snapshot.
-    early, _acknowledged, _ = _during_writes(
+    early, acknowledged, _ = _during_writes(
         api("field", countries=["SDN"]),
         lambda: subprocess.run(
             ["pg_dump", "--format=custom", f"--file={dump}", _libpq(migrated)], check=True
@@ -244,6 +249,11 @@ def test_a_pg_dump_taken_during_writes_restores_every_sitrep_acknowledged_before
             assert session.execute(text("SELECT nextval('feed_seq')")).scalar() > 0
         restored.dispose()
         assert early <= stored
+        print(
+            f"\npg_dump during writes: {len(early)} sitreps acknowledged before it began, "
+            f"{len(stored)} restored ({len(acknowledged - stored)} acknowledged after its "
+            "snapshot), schema at head, totals equal to a recount"
+        )
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
