@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -115,9 +115,10 @@ def claim(*, user_id: int, key: str, fingerprint: str) -> Claim | StoredAnswer:
                     locked_at=now,
                 )
             )
+            claim = Claim(user_id=user_id, key=key, claimed_at=now)
             try:
-                session.commit()
-                return Claim(user_id=user_id, key=key, claimed_at=now)
+                _commit(session, claim)
+                return claim
             except IntegrityError:
                 # A concurrent request with the same key claimed it first.
                 session.rollback()
@@ -146,10 +147,22 @@ def claim(*, user_id: int, key: str, fingerprint: str) -> Claim | StoredAnswer:
             )
             .values(locked_at=now)
         )
-        session.commit()
+        claim = Claim(user_id=user_id, key=key, claimed_at=now)
+        _commit(session, claim)
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             raise KeyInUse(_in_use(key))
-        return Claim(user_id=user_id, key=key, claimed_at=now)
+        return claim
+
+
+def _commit(session: Session, claim: Claim) -> None:
+    """Commits a claim. A database that goes away during the commit may have made it
+    without this process hearing so: the claim is then released once it answers again
+    (``Unreleased``), else the retry would find the key in use until the lease ends."""
+    try:
+        session.commit()
+    except OperationalError:
+        unreleased.add(claim)
+        raise
 
 
 def complete(
@@ -227,7 +240,7 @@ class Unreleased:
             return True
         try:
             release(claim)
-        except OperationalError:
+        except SQLAlchemyError:  # still away, or the pool has no connection to give
             return False
         return True
 

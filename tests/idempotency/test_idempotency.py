@@ -19,6 +19,7 @@ import pytest
 from httpx import Response
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.config import get_settings
@@ -782,6 +783,34 @@ def test_a_retry_in_the_same_process_releases_the_left_claim_at_once(
     idempotency.unreleased.add(first)
     database.back()
     retry = send(field, "POST", SITREPS, body, key="orphan-2")
+    assert retry.status_code == 201, retry.text
+    assert idempotency.unreleased.pending() == 0
+    assert count(Sitrep) == 1
+
+
+def test_a_claim_committed_as_the_database_went_away_is_released_once_it_is_back(
+    field: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim's own commit reached the database, but its answer was lost with the
+    connection (the primary was killed just then): the claim exists, and no request holds
+    it. It is released once the database answers, so the retry runs."""
+    body = sitrep(line(reached=43))
+    uid = user_id(field)
+    real_commit = Session.commit
+
+    def commit_then_lose_the_answer(session: Session) -> None:
+        real_commit(session)
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(idempotency, "unreleased", idempotency.Unreleased())
+    with monkeypatch.context() as lost:
+        lost.setattr(Session, "commit", commit_then_lose_the_answer)
+        with pytest.raises(OperationalError):
+            idempotency.claim(
+                user_id=uid, key="lost-ack", fingerprint=fingerprint_of("POST", SITREPS, body)
+            )
+    assert key_row(uid, "lost-ack") is not None
+    retry = send(field, "POST", SITREPS, body, key="lost-ack")
     assert retry.status_code == 201, retry.text
     assert idempotency.unreleased.pending() == 0
     assert count(Sitrep) == 1
