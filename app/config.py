@@ -5,7 +5,7 @@ from typing import Annotated, Literal, Self
 import platformdirs
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 DATABASE_FILE = "crisis-tracker.db"
@@ -14,6 +14,16 @@ PRIMARY = ("read-write", "primary")
 # Where the embedded database lived before it moved to the user data directory: relative to
 # the working directory, so each directory a command ran in had a database of its own.
 LOCAL_DATA_DIR = Path("data")
+
+
+def _servers(url: URL) -> list[str]:
+    """The servers a URL names, however it names them: host=a&host=b, host=a,b, or a,b
+    in place of the host (libpq takes them all)."""
+    named = url.query.get("host", ())
+    hosts = [named] if isinstance(named, str) else list(named)
+    if url.host:
+        hosts.append(url.host)
+    return [server for host in hosts for server in host.split(",") if server]
 
 
 class Settings(BaseSettings):
@@ -153,9 +163,8 @@ class Settings(BaseSettings):
                     "host:5432/database; several: postgresql+psycopg://user@/database"
                     "?host=a:5432&host=b:5432&target_session_attrs=read-write)"
                 ) from None
-            hosts = parsed.query.get("host", ())
-            several = not isinstance(hosts, str) and len(hosts) > 1
-            if writes and several and parsed.query.get("target_session_attrs") not in PRIMARY:
+            to_primary = parsed.query.get("target_session_attrs") in PRIMARY
+            if writes and len(_servers(parsed)) > 1 and not to_primary:
                 # Without it libpq takes the first server that answers, which after a
                 # failover is the demoted one: every write would be refused as read-only.
                 raise ValueError(

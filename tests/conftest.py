@@ -121,6 +121,15 @@ def migrated(database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
+def _no_claims_left_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Idempotency claims a test's outage left to release later stay with that test: its
+    release thread never reaches another test's database."""
+    from app.idempotency import service as idempotency
+
+    monkeypatch.setattr(idempotency, "unreleased", idempotency.Unreleased())
+
+
+@pytest.fixture(autouse=True)
 def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "migrated" not in request.fixturenames:

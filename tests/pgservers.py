@@ -298,9 +298,6 @@ class AutoctlNode:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def url(self, database: str) -> str:
-        return f"postgresql+psycopg://{SERVER_USER}@127.0.0.1:{self.port}/{database}"
-
     def launch(self, *arguments: str) -> None:
         command = [
             "env",
@@ -392,6 +389,13 @@ class Formation:
                 "SELECT nodename, reportedstate::text, goalstate::text FROM pgautofailover.node"
             ).fetchall()
         return {name: (reported, goal) for name, reported, goal in rows}
+
+    def state_of(self, name: str) -> str | None:
+        """A node's reported state; None while the monitor does not answer or know it."""
+        try:
+            return self.states().get(name, (None, None))[0]
+        except Exception:  # the monitor restarting
+            return None
 
     def settled(self) -> str | None:
         """The primary's name, once one node is primary and the other its synchronous
@@ -513,7 +517,7 @@ def failover_formation(database: str = "tracker") -> Iterator[Formation]:
             )
             if node is nodes[0]:
                 deadline = time.monotonic() + 90
-                while formation.states().get(node.name, ("", ""))[0] != "single":
+                while formation.state_of(node.name) != "single":
                     if time.monotonic() > deadline or not node.alive():
                         raise RuntimeError(f"the first node did not start: {formation.report()}")
                     time.sleep(0.2)

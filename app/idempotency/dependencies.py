@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -135,9 +135,10 @@ async def _idempotency(
     except BaseException:
         try:
             await run_in_threadpool(idempotency.release, claimed)
-        except OperationalError:
-            # The database went away with the request: the claim is released once it
-            # answers again, and the client hears about the outage, not about the claim.
+        except SQLAlchemyError:
+            # The database went away with the request (or the pool had no connection left):
+            # the claim is released once it answers again, and the client hears about what
+            # failed its request, not about the claim.
             logger.warning(
                 "could not release an idempotency claim; released when the database is back"
             )

@@ -11,6 +11,7 @@ whose request died without an answer (the process was killed) lapses after a lea
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -27,6 +28,8 @@ from app.db import new_session, utcnow
 from app.errors import BadRequest, Conflict, ValidationFailed
 from app.i18n import _
 from app.idempotency.models import IdempotencyKey
+
+logger = logging.getLogger(__name__)
 
 VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 # Headers of the first answer that a replay repeats.
@@ -211,24 +214,27 @@ class Unreleased:
     RETRY_SECONDS = 0.5
 
     def __init__(self) -> None:
-        self._claims: dict[tuple[int, str], Claim] = {}
+        # A few at most, and only after an outage: a set, scanned for a key.
+        self._claims: set[Claim] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def add(self, claim: Claim) -> None:
         with self._lock:
-            self._claims[(claim.user_id, claim.key)] = claim
+            self._claims.add(claim)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, daemon=True)
                 self._thread.start()
 
     def release_now(self, user_id: int, key: str) -> None:
-        if not self._claims:  # the usual case: no lookup, no lock
+        if not self._claims:  # the usual case: no lock taken
             return
         with self._lock:
-            claim = self._claims.pop((user_id, key), None)
-        if claim is not None and not self._release(claim):
-            self.add(claim)
+            mine = {c for c in self._claims if c.user_id == user_id and c.key == key}
+            self._claims -= mine
+        for claim in mine:
+            if not self._release(claim):
+                self.add(claim)
 
     def pending(self) -> int:
         return len(self._claims)
@@ -248,12 +254,16 @@ class Unreleased:
         while True:
             time.sleep(self.RETRY_SECONDS)
             with self._lock:
-                claims = list(self._claims.values())
+                claims = list(self._claims)
             for claim in claims:
-                if self._release(claim):
+                try:
+                    released = self._release(claim)
+                except Exception:  # never let the thread die with claims left
+                    logger.exception("releasing an idempotency claim failed")
+                    released = False
+                if released:
                     with self._lock:
-                        if self._claims.get((claim.user_id, claim.key)) == claim:
-                            del self._claims[(claim.user_id, claim.key)]
+                        self._claims.discard(claim)
             with self._lock:
                 if not self._claims:
                     self._thread = None

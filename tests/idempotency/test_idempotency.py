@@ -779,11 +779,14 @@ def test_a_retry_in_the_same_process_releases_the_left_claim_at_once(
     database = DatabaseAway(monkeypatch)
     # The background thread waits longer than this test: only the retry can release it.
     monkeypatch.setattr(idempotency.Unreleased, "RETRY_SECONDS", 60.0)
-    monkeypatch.setattr(idempotency, "unreleased", idempotency.Unreleased())
     idempotency.unreleased.add(first)
+    # A retry while the database is still away: the release fails, the claim is kept.
+    idempotency.unreleased.release_now(uid, "orphan-2")
+    assert database.calls == 1 and idempotency.unreleased.pending() == 1
     database.back()
     retry = send(field, "POST", SITREPS, body, key="orphan-2")
     assert retry.status_code == 201, retry.text
+    assert database.calls == 2  # released by the retry, not by the thread
     assert idempotency.unreleased.pending() == 0
     assert count(Sitrep) == 1
 
@@ -802,7 +805,6 @@ def test_a_claim_committed_as_the_database_went_away_is_released_once_it_is_back
         real_commit(session)
         raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(idempotency, "unreleased", idempotency.Unreleased())
     with monkeypatch.context() as lost:
         lost.setattr(Session, "commit", commit_then_lose_the_answer)
         with pytest.raises(OperationalError):
