@@ -42,7 +42,12 @@ from app.config import Settings
 from app.sitreps.models import Sitrep, SitrepLine, SitrepRevision
 from tests.counting import assert_summaries_equal_recount
 from tests.factories import line, make_user, sitrep
-from tests.pgservers import Formation, failover_formation, missing_failover_programs
+from tests.pgservers import (
+    SERVER_USER,
+    Formation,
+    failover_formation,
+    missing_failover_programs,
+)
 from tests.servers import Server, running
 from tests.sitreps.test_concurrent_writers import Consumer
 
@@ -149,6 +154,27 @@ class Write:
     answered: float
     attempts: int
     replayed: bool
+
+
+@needs_formation
+def test_every_way_of_naming_both_nodes_reaches_the_primary(formation: Formation) -> None:
+    """The settings accept SQLAlchemy's two forms and libpq's list in place of the host,
+    with target_session_attrs=read-write; each reaches the primary, whichever node it is."""
+    a, b = formation.nodes
+    forms = [
+        formation.url(),
+        f"postgresql+psycopg://{SERVER_USER}@/{formation.database}?host=127.0.0.1,127.0.0.1"
+        f"&port={a.port},{b.port}&target_session_attrs=read-write",
+    ]
+    primary = formation.node(formation.wait_settled())
+    for url in forms:
+        Settings(database_url=url)
+        engine = create_engine(url, poolclass=NullPool)
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT pg_is_in_recovery()").scalar() is False
+            port = connection.exec_driver_sql("SELECT inet_server_port()").scalar()
+        engine.dispose()
+        assert port == primary.port, url
 
 
 class Outcomes:
