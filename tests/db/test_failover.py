@@ -573,28 +573,26 @@ def test_losing_the_primary_loses_no_acknowledged_write_and_writes_resume(
         database_replica_url=formation.replica_url(),
     ) as server:
         load = Load(server, officer, coordinator)
-        first = formation.wait_settled()
-        wait_until(lambda: replica_status(server) == "ok", "reads to go to the secondary")
-        figures = check(engine, load, fail_over(formation, load, before=30, after=30))
-        print(f"\nfailover ({first} killed): {figures}")
-        # (check() already holds every acknowledged write stored: lost is 0 by then.)
-        assert figures.duplicates == figures.unacknowledged == 0
-        # Writers never pause, so some write is in flight when the primary goes: its retry
-        # must not wait for the Idempotency-Key lease.
-        assert figures.in_flight >= 1
-        assert figures.in_flight_done_after <= WRITES_RESUME_WITHIN
 
-        # The old primary rejoins as the new primary's secondary, and reads go to it again...
+        def lose_the_primary(what: str) -> str:
+            primary = formation.wait_settled()
+            wait_until(lambda: replica_status(server) == "ok", "reads to go to the secondary")
+            figures = check(engine, load, fail_over(formation, load, before=30, after=30))
+            print(f"\n{what} ({primary} killed): {figures}")
+            # (check() already holds every acknowledged write stored: lost is 0 by then.)
+            assert figures.duplicates == figures.unacknowledged == 0
+            # Writers never pause, so some write is in flight when the primary goes: its
+            # retry must not wait for the Idempotency-Key lease.
+            assert figures.in_flight >= 1
+            assert figures.in_flight_done_after <= WRITES_RESUME_WITHIN
+            return primary
+
+        first = lose_the_primary("failover")
+        # The old primary rejoins as the new primary's secondary, reads go to it again, and
+        # it takes over again when the new primary is lost.
         formation.node(first).run()
-        second = formation.wait_settled()
+        second = lose_the_primary("failback")
         assert second != first
-        wait_until(lambda: replica_status(server) == "ok", "reads to go to the secondary")
-        # ... and takes over again when the new primary is lost.
-        figures = check(engine, load, fail_over(formation, load, before=30, after=30))
-        print(f"failback ({second} killed): {figures}")
-        assert figures.duplicates == figures.unacknowledged == 0
-        assert figures.in_flight >= 1
-        assert figures.in_flight_done_after <= WRITES_RESUME_WITHIN
         assert formation.states()[first][0] in ("wait_primary", "primary")
         server_log = server.log_text()
     engine.dispose()

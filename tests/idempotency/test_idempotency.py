@@ -738,18 +738,27 @@ class DatabaseAway:
         self.away = False
 
 
+def in_flight(
+    field: Api, key: str, *, reached: int
+) -> tuple[int, dict[str, Any], idempotency.Claim]:
+    """A submission whose key is claimed and which has not answered yet: the user's id,
+    the body and the claim."""
+    body = sitrep(line(reached=reached))
+    uid = user_id(field)
+    claim = idempotency.claim(
+        user_id=uid, key=key, fingerprint=fingerprint_of("POST", SITREPS, body)
+    )
+    assert isinstance(claim, idempotency.Claim)
+    return uid, body, claim
+
+
 def test_a_claim_left_by_a_database_that_went_away_is_released_once_it_is_back(
     field: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A request failed with its database (a failover): its claim could not be released
     then. It is released in the background as soon as the database answers, long before
     the lease (120 s) would run out, and the retry runs."""
-    body = sitrep(line(reached=41))
-    uid = user_id(field)
-    first = idempotency.claim(
-        user_id=uid, key="orphan", fingerprint=fingerprint_of("POST", SITREPS, body)
-    )
-    assert isinstance(first, idempotency.Claim)
+    uid, body, first = in_flight(field, "orphan", reached=41)
     database = DatabaseAway(monkeypatch)
     unreleased = idempotency.Unreleased()
     unreleased.add(first)
@@ -770,12 +779,7 @@ def test_a_claim_left_by_a_database_that_went_away_is_released_once_it_is_back(
 def test_a_retry_in_the_same_process_releases_the_left_claim_at_once(
     field: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    body = sitrep(line(reached=42))
-    uid = user_id(field)
-    first = idempotency.claim(
-        user_id=uid, key="orphan-2", fingerprint=fingerprint_of("POST", SITREPS, body)
-    )
-    assert isinstance(first, idempotency.Claim)
+    uid, body, first = in_flight(field, "orphan-2", reached=42)
     database = DatabaseAway(monkeypatch)
     # The background thread waits longer than this test: only the retry can release it.
     monkeypatch.setattr(idempotency.Unreleased, "RETRY_SECONDS", 60.0)
