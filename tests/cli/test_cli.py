@@ -1,8 +1,13 @@
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
 from app.cli import app as cli
 from tests.factories import Api, assert_problem
+from tests.servers import cli_command
 
 runner = CliRunner()
 
@@ -116,3 +121,26 @@ def test_demo_loads_amended_and_withdrawn_sitreps_and_prints_a_token_per_role(
     again = runner.invoke(cli, ["demo"])
     assert again.exit_code == 0 and "already loaded" in again.stdout
     assert hq.get("/api/v1/totals", params={"group_by": "sector"}).json()["rows"] == totals
+
+
+def test_the_cli_says_a_setting_is_wrong_in_one_line(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "TRACKER_DATABASE_URL": "postgresql+psycopg://tracker@/tracker?host=a:1&host=b:2",
+    }
+    result = subprocess.run(
+        [*cli_command(), "users", "token", "amina"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        "configuration error: TRACKER_DATABASE_URL names several servers: add "
+        "target_session_attrs=read-write, so that the service always writes to whichever "
+        "of them is the primary"
+    )

@@ -15,7 +15,8 @@ writes.
 
 It runs when TRACKER_TEST_FAILOVER=1 (CI, in a step of its own: the figures it prints are
 the ones the README quotes); pg_autoctl (Debian's postgresql-15-auto-failover) must then be
-installed. Without servers, the settings that name several hosts are tested here too.
+installed. Without servers, the settings that name several hosts are tested here too (the
+command's one-line answer to them is in tests/cli/test_cli.py).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from tests.pgservers import (
     missing_failover_programs,
 )
 from tests.servers import Server, running
-from tests.sitreps.test_concurrent_writers import Consumer
+from tests.sitreps.test_concurrent_writers import Consumer, live_lines
 
 SITREPS = "/api/v1/sitreps"
 SECTORS = ("shelter", "wash", "cccm", "cash", "health")
@@ -93,33 +94,6 @@ def test_libpq_s_comma_form_is_refused_with_the_form_that_works() -> None:
     with pytest.raises(ValidationError, match=r"\?host=a:5432&host=b:5432") as raised:
         Settings(database_url="postgresql+psycopg://tracker@db-a:5432,db-b:5432/tracker")
     assert "int()" not in str(raised.value)
-
-
-def test_the_cli_says_a_setting_is_wrong_in_one_line(tmp_path: Path) -> None:
-    import subprocess
-
-    from tests.servers import cli_command
-
-    env = {
-        **os.environ,
-        "TRACKER_DATABASE_URL": "postgresql+psycopg://tracker@/tracker?host=a:1&host=b:2",
-    }
-    result = subprocess.run(
-        [*cli_command(), "users", "token", "amina"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert result.stderr.strip() == (
-        "configuration error: TRACKER_DATABASE_URL names several servers: add "
-        "target_session_attrs=read-write, so that the service always writes to whichever "
-        "of them is the primary"
-    )
 
 
 # --- a formation, a server on it, and a write load --------------------------------------
@@ -470,14 +444,7 @@ def check(engine: Engine, load: Load, killed_at: float) -> Figures:
             ).all()
         )
         assert_summaries_equal_recount(session, (), ("sector",), ("sector", "admin1"))
-        live = {
-            row.id: (row.people_reached, row.people_reached_new)
-            for row in session.execute(
-                select(
-                    SitrepLine.id, SitrepLine.people_reached, SitrepLine.people_reached_new
-                ).where(SitrepLine.status == "submitted")
-            )
-        }
+        live = live_lines(session)
     expected = load.acknowledged
     for sitrep_id, want in expected.items():
         assert stored.get(sitrep_id) == (want.revision, "submitted"), sitrep_id

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from app.auth import service as auth
 from app.clusters import catalog
@@ -74,16 +75,16 @@ class Consumer:
                     break
 
 
-def live_lines() -> dict[int, tuple[int, int]]:
-    with new_session() as session:
-        return {
-            row.id: (row.people_reached, row.people_reached_new)
-            for row in session.execute(
-                select(
-                    SitrepLine.id, SitrepLine.people_reached, SitrepLine.people_reached_new
-                ).where(SitrepLine.status == "submitted")
+def live_lines(session: Session) -> dict[int, tuple[int, int]]:
+    """Every live line's reach and new reach, by line id."""
+    return {
+        row.id: (row.people_reached, row.people_reached_new)
+        for row in session.execute(
+            select(SitrepLine.id, SitrepLine.people_reached, SitrepLine.people_reached_new).where(
+                SitrepLine.status == "submitted"
             )
-        }
+        )
+    }
 
 
 def summaries() -> list[list[tuple[Any, ...]]]:
@@ -282,7 +283,8 @@ def test_concurrent_writers_and_a_consumer_agree_with_the_lines_and_the_recount(
     with httpx.Client(timeout=120) as http:
         consumer.pull(http)
 
-    live = live_lines()
+    with new_session() as session:
+        live = live_lines(session)
     assert sorted(consumer.held) == sorted(live)
     assert {
         line_id: (item["people_reached"], item["people_reached_new"])
