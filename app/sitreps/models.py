@@ -97,10 +97,12 @@ class SitrepLine(Base):
         # Feeds: one cluster's sector in change order, optionally within a country.
         Index("ix_sitrep_lines_feed", "sector", "feed_xid", "feed_seq"),
         Index("ix_sitrep_lines_feed_country", "country", "sector", "feed_xid", "feed_seq"),
-        # The one-sitrep-per-slot rule: live lines of a country's slot ending after a date.
+        # A slot's live lines ending after a date: the one-sitrep-per-slot rule, and the
+        # chains (a slot's year) that writes settle.
         Index(
             "ix_sitrep_lines_slot",
             "country",
+            "crisis_id",
             "line_key",
             "period_end",
             postgresql_where=LIVE,
