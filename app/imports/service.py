@@ -244,19 +244,18 @@ def _submit(
     (``clean`` says whether rows outside every draft had none), rolls back. A dry run thus
     does everything the real run does, and says so. Returns whether the writes were kept."""
     ready = [draft for draft in drafts if not draft.problems]
+    read = bodies.read_each([draft.document() for draft in ready], session=session)
     # Every slot the sheet writes, locked at once (app.sitreps.order), before any of it;
     # in modes update and upsert the sitreps it may amend first, as an amendment does.
     sitreps.lock_slots_of(
-        session,
-        [draft.document() for draft in ready],
-        with_their_sitreps=options.mode is not Mode.create,
+        session, bodies.valid(read), with_their_sitreps=options.mode is not Mode.create
     )
     everything = session.begin_nested()
     try:
         pending = ready
         if options.mode is Mode.create:
             # Written as a set, as a batch is (app.sitreps.batches).
-            _create_all(session, ready, user=user)
+            _create_all(session, ready, read, user=user)
             if progress is not None and ready:
                 progress("sitreps", len(ready), len(ready))
         else:
@@ -292,10 +291,16 @@ def _submit(
     return keep
 
 
-def _create_all(session: Session, drafts: list[_Draft], *, user: User) -> None:
-    """``_write`` of every draft in mode create, in order, written as one batch
-    (app.sitreps.batches)."""
-    written = batches.write_each(session, items=[draft.document() for draft in drafts], user=user)
+def _create_all(
+    session: Session,
+    drafts: list[_Draft],
+    read: list[SitrepCreate | ValidationFailed],
+    *,
+    user: User,
+) -> None:
+    """``_write`` of every draft in mode create (``read``: their documents, read), in order,
+    written as one batch (app.sitreps.batches)."""
+    written = batches.write_each(session, read=read, user=user)
     for draft, (sitrep, error) in zip(drafts, written, strict=True):
         draft.action = "create" if error is None else "refuse"
         draft.sitrep_id = None if sitrep is None else sitrep.id

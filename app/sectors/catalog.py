@@ -1,6 +1,6 @@
 """The five sectors and the indicators each may report."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 IndicatorKind = Literal["count", "usd"]
@@ -19,9 +19,14 @@ class Sector:
     name: str
     description: str
     indicators: tuple[Indicator, ...]
+    # The indicators by code: every line of every write looks its indicators up.
+    by_code: dict[str, Indicator] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_code", {i.code: i for i in self.indicators})
 
     def indicator(self, code: str) -> Indicator | None:
-        return next((i for i in self.indicators if i.code == code), None)
+        return self.by_code.get(code)
 
 
 SECTORS: dict[str, Sector] = {

@@ -2,6 +2,7 @@
 422, and a PUT body that may carry the read-only fields of a GET of the sitrep it replaces.
 """
 
+from collections.abc import Iterable
 from typing import Annotated, Any, cast
 
 from pydantic import TypeAdapter
@@ -30,6 +31,22 @@ def validated(item: Any, *, session: Session | None = None) -> SitrepCreate:
     if session is not None and isinstance(item, dict):
         problems += _rule_problems(session, rules.readable(item, errors))
     raise ValidationFailed(problems)
+
+
+def read_each(items: Iterable[Any], *, session: Session) -> list[SitrepCreate | ValidationFailed]:
+    """Each sitrep document of a batch or an import ``validated``, or its problem: read
+    once, for the locks of its slots and for its write."""
+    read: list[SitrepCreate | ValidationFailed] = []
+    for item in items:
+        try:
+            read.append(validated(item, session=session))
+        except ValidationFailed as exc:
+            read.append(exc)
+    return read
+
+
+def valid(read: Iterable[SitrepCreate | ValidationFailed]) -> list[SitrepCreate]:
+    return [data for data in read if isinstance(data, SitrepCreate)]
 
 
 READ_ONLY_FIELDS = tuple(

@@ -9,7 +9,7 @@ how, and why). Reads are app.sitreps.reads; a body read as a sitrep, app.sitreps
 batch, app.sitreps.batches.
 """
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ from app.errors import (
 from app.http import metrics
 from app.i18n import _
 from app.reference import catalog as reference
-from app.sitreps import bodies, order, reads, rules, stored
+from app.sitreps import order, reads, rules, stored
 from app.sitreps.models import LIVE_LINE, Sitrep, SitrepLine, SitrepRevision, SitrepStatus
 from app.sitreps.rules import line_key
 from app.sitreps.schemas import SitrepCreate
@@ -43,23 +43,17 @@ def _slots(data: SitrepCreate) -> list[tuple[str, str]]:
 
 
 def lock_slots_of(
-    session: Session, documents: Iterable[Any], *, with_their_sitreps: bool = False
+    session: Session, read: Sequence[SitrepCreate], *, with_their_sitreps: bool = False
 ) -> None:
-    """Locks, at once, the slots of every sitrep document (as POST /api/v1/sitreps takes
-    it) that a batch or an import is about to write, so that its sitreps, written one by
-    one, never wait for another writer while holding some of their slots. Documents that
-    are not valid are left out: they will be refused before they lock anything.
+    """Locks, at once, the slots of every sitrep (the valid documents, ``bodies.valid``)
+    that a batch or an import is about to write, so that its sitreps, written one by one,
+    never wait for another writer while holding some of their slots. Documents that are not
+    valid are left out: they will be refused before they lock anything.
 
     ``with_their_sitreps`` (an import that may amend): first the live sitreps of the
     documents' countries, crises and periods, the ones it may amend, in id order, then
     their slots with the documents' ones: the order an amendment takes them in (its sitrep,
     then its slots), so that the import and an amendment never hold one each."""
-    read: list[SitrepCreate] = []
-    for document in documents:
-        try:
-            read.append(bodies.validated(document))
-        except ValidationFailed:
-            continue
     slots = [slot for data in read for slot in _slots(data)]
     if with_their_sitreps and read:
         periods = {(d.country, d.crisis_id, d.period_start, d.period_end) for d in read}

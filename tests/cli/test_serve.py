@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from app.db import new_session
 from app.sitreps import service as sitreps_service
 from app.sitreps.models import Sitrep
+from app.sitreps.schemas import SitrepCreate
 from tests.factories import make_user
 from tests.servers import Server, running
 
@@ -137,7 +138,9 @@ def test_sigterm_lets_a_request_in_flight_finish(migrated: str, tmp_path: Path) 
 
         sender = threading.Thread(target=send_batch)
         with new_session(writes=True) as lock_holder:
-            sitreps_service.lock_slots_of(lock_holder, batch["sitreps"])
+            sitreps_service.lock_slots_of(
+                lock_holder, [SitrepCreate.model_validate(s) for s in batch["sitreps"]]
+            )
             sender.start()
             in_flight = {"method": "POST", "route": "/api/v1/sitreps/batch"}
             deadline = time.monotonic() + DEADLINE

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.db import new_session
 from app.http.admission import caller_key
 from app.sitreps import service as sitreps_service
+from app.sitreps.schemas import SitrepCreate
 from tests.factories import line, make_user, sitrep
 from tests.servers import Server, running
 
@@ -116,7 +117,7 @@ def test_a_caller_holds_one_place_and_others_go_on_then_a_long_wait_is_busy(
     hq = make_user("hq")
     body = sitrep(line("shelter", admin1="SD01", reached=10))
     with new_session(writes=True) as lock_holder, ThreadPoolExecutor(2) as pool:
-        sitreps_service.lock_slots_of(lock_holder, [body])
+        sitreps_service.lock_slots_of(lock_holder, [SitrepCreate.model_validate(body)])
         first = _blocked_submission(small_server, officer, body, pool)
         _wait_until_in_progress(small_server, 1)
         # Another user is not held up by the officer's request.

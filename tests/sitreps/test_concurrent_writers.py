@@ -342,7 +342,9 @@ def test_an_import_that_may_amend_locks_those_sitreps_before_their_slots(migrate
         stored_id = stored.id
     sheet = sitrep(line("shelter", admin1="SD06", reached=9), line("wash", admin1="SD06"))
     with new_session(writes=True) as importing:
-        sitreps_service.lock_slots_of(importing, [sheet], with_their_sitreps=True)
+        sitreps_service.lock_slots_of(
+            importing, [SitrepCreate.model_validate(sheet)], with_their_sitreps=True
+        )
         with get_engine().connect() as other:
             other.exec_driver_sql("SET lock_timeout = '100ms'")
             row_free = True
