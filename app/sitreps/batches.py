@@ -535,8 +535,9 @@ def _insert(
     # plain objects the answer is built from (nothing of the batch reads them back), and the
     # unit of work's bookkeeping was 40 % of a batch's time (100 sitreps, 1,200 lines).
     table = typing.cast(Table, model.__table__)
-    names = [c.key for c in table.columns if c.key in vars(rows[0])]  # those it was given
-    session.execute(insert(table), [{name: getattr(row, name) for name in names} for row in rows])
+    # The columns it was given, read from each row's own dict (its attributes' values).
+    names = [c.key for c in table.columns if c.key in vars(rows[0])]
+    session.execute(insert(table), [{name: vars(row)[name] for name in names} for row in rows])
 
 
 def _as_stored(session: Session) -> bool:
