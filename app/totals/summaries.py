@@ -104,16 +104,21 @@ ONE = literal_column("1", BigInteger)
 # used, so that the split by sex and age repeats the shares and remainders hundreds of
 # times. Measured (one 12-line sitrep's upsert into the cells): PostgreSQL 15 planned it in
 # 1.8 ms and ran it in 0.6 inlined, 0.3 and 0.15 kept apart; SQLite ran it in 0.45 ms
-# against 0.11. The largest 64-bit integer, so that no row is ever left out; a literal, since
+# against 0.11. Only where nothing outside filters the lines (``summed``): a LIMIT also keeps
+# the conditions of the query that reads the subquery out of it, so the recount of one
+# country-year over ``live_lines`` read every line (at a million lines on PostgreSQL, 487 ms
+# against 13). The largest 64-bit integer, so that no row is ever left out; a literal, since
 # the benchmark compiles these statements with their values in place. (Not OFFSET 0: on
 # SQLite SQLAlchemy adds LIMIT -1 to it as a bound value, even when told to inline values.)
 EVERY_ROW = literal_column("9223372036854775807", BigInteger)
 
 
-def _prepared(lines: FromClause) -> Subquery:
+def _prepared(lines: FromClause, *, apart: bool) -> Subquery:
     """``lines`` (LINE_COLUMNS, and sign for changes) with what the split by sex and age
     starts from: ``given`` (the disaggregation's sum) and, for each part, ``base_<part>``
-    (floor(new * part / given)) and ``rest_<part>`` (the remainder of that division)."""
+    (floor(new * part / given)) and ``rest_<part>`` (the remainder of that division).
+    ``apart``: its subqueries kept apart (EVERY_ROW), for queries that filter none of it."""
+    limit = EVERY_ROW if apart else None
     c = lines.c
     new = cast(c.people_reached_new, BigInteger)
     parts = [cast(func.coalesce(getattr(c, part), ZERO), BigInteger) for part in PARTS]
@@ -124,7 +129,7 @@ def _prepared(lines: FromClause) -> Subquery:
             given.label("given"),
             *((new * x).label(f"share_{p}") for x, p in zip(parts, PARTS, strict=True)),
         )
-        .limit(EVERY_ROW)
+        .limit(limit)
         .subquery("shares")
     )
     s = shares.c
@@ -138,7 +143,7 @@ def _prepared(lines: FromClause) -> Subquery:
             *(base[p].label(f"base_{p}") for p in PARTS),
             *((s[f"share_{p}"] - base[p] * s.given).label(f"rest_{p}") for p in PARTS),
         )
-        .limit(EVERY_ROW)
+        .limit(limit)
         .subquery("prepared")
     )
 
@@ -222,7 +227,7 @@ def summed(summary: Summary, lines: FromClause, *, signed: bool = False) -> Sele
     """What the rows ``lines`` (LINE_COLUMNS) add to ``summary``, per key, in key order.
     ``signed``: the rows also have ``sign`` (1 to put a line in, -1 to take it out), and only
     the keys whose figures move are given."""
-    c = _prepared(lines).c
+    c = _prepared(lines, apart=True).c
     sign = c.sign if signed else None
     keys = key_columns(c)
     figures = summary.contributions(c)
@@ -269,7 +274,7 @@ def _live() -> Subquery:
 def live_lines() -> Subquery:
     """The live lines with what each adds to its cell (``CELLS``' figures), for the recount:
     grouping these gives what the summaries hold."""
-    c = _prepared(_live()).c
+    c = _prepared(_live(), apart=False).c
     figures = CELLS.contributions(c)
     return select(
         *(c[name] for name in ("year", "country", "sector", "division", "phase")),
