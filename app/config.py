@@ -44,11 +44,15 @@ class Settings(BaseSettings):
     # pool_max_overflow more under load. As many API requests are at work at once in a
     # process; the others wait their turn, up to pool_timeout seconds, then get a 503 that
     # says the service is busy (app.http.admission). One caller holds at most
-    # max_requests_per_caller of the places (default: half of them).
+    # max_requests_per_caller of the places: 2, since on this project's 2-core machine a
+    # third request of one token at work at once made another user's write wait behind it
+    # (60 simultaneous sitreps of one token, another officer's sitrep meanwhile, p50/p95:
+    # SQLite 27/51 ms with 2, 49/72 with 3, 80/183 with 7, half the pool; PostgreSQL 22/35
+    # against 24/41 with 7; 12/17 ms idle).
     pool_size: int = Field(default=5, ge=1)
     pool_max_overflow: int = Field(default=10, ge=0)
     pool_timeout: float = Field(default=30.0, gt=0)
-    max_requests_per_caller: int | None = Field(default=None, ge=1)
+    max_requests_per_caller: int = Field(default=2, ge=1)
     # How long an SQLite writer waits for another to finish, in seconds. Writers queue
     # rather than fail; this bounds the queue.
     sqlite_busy_timeout: float = Field(default=30.0, gt=0)
@@ -179,9 +183,7 @@ class Settings(BaseSettings):
 
     @property
     def per_caller_capacity(self) -> int:
-        return min(
-            self.pool_capacity, self.max_requests_per_caller or max(1, self.pool_capacity // 2)
-        )
+        return min(self.pool_capacity, self.max_requests_per_caller)
 
     @property
     def effective_database_url(self) -> str:
