@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import platform
@@ -425,6 +426,29 @@ def measure_totals(results: Results, raw: Raw, client: Http, runs: int) -> str:
             f"{against_all:,.0f}x",
             against_all >= 100,
         )
+    # Issue 11: every group_by subset of one year, all countries, under 50 ms.
+    subsets = [
+        combo
+        for k in range(len(totals.GROUPS) + 1)
+        for combo in itertools.combinations(totals.GROUPS, k)
+    ]
+    slowest: tuple[float, str, int] = (0.0, "", 0)
+    for combo in subsets:
+        params: dict[str, Any] = {"year": year, **({"group_by": ",".join(combo)} if combo else {})}
+        took = p50(timed(lambda p=params: client.get(f"{API}/totals", **p), max(5, runs // 6)))  # type: ignore[misc]
+        rows = len(orjson.loads(client.get(f"{API}/totals", **params))["rows"])
+        print(f"  group_by={','.join(combo) or '(none)'} for {year}: {rows:,} rows, p50 {ms(took)}")
+        slowest = max(slowest, (took, ",".join(combo) or "(none)", rows))
+    results.note(
+        f"every group_by subset of {year} ({len(subsets)}, all countries): the slowest, "
+        f"group_by={slowest[1]} ({slowest[2]:,} rows), p50 {ms(slowest[0])}"
+    )
+    results.target(
+        f"totals every group_by subset of {year}: the slowest p50 over HTTP",
+        "< 50 ms",
+        f"{ms(slowest[0])} (group_by={slowest[1]})",
+        slowest[0] < 0.050,
+    )
     return str(country)
 
 
@@ -495,9 +519,9 @@ def measure_feeds(
     )
     results.target(
         "feeds: deep page against raw SELECT + orjson",
-        "<= 3x",
+        "<= 2x",
         f"{p50(deep) / p50(raw_deep):.1f}x",
-        p50(deep) <= 3 * p50(raw_deep),
+        p50(deep) <= 2 * p50(raw_deep),
     )
     ours = 1000 / p50(deep)
     if not datasette:
@@ -623,58 +647,70 @@ def ingest_sitreps(
     return sitreps
 
 
-RAW_COLUMNS = (
-    "sitrep_no",
-    "country",
-    "crisis_id",
-    "period_start",
-    "period_end",
-    "sector",
-    "division",
-    "phase",
-    "admin1",
-    "admin2",
-    "people_reached",
-    "people_reached_new",
-    "people_targeted",
-    "women",
-    "men",
-    "girls",
-    "boys",
-    "persons_with_disabilities",
-    "indicators",
-)
+def raw_lines_table(raw: Raw) -> list[str]:
+    """DDL for ``bench_raw_lines``: the service's sitrep_lines, its columns, primary key,
+    unique constraint and every index (renamed), without its foreign keys (the raw rows
+    have no sitreps to refer to). The raw baselines write into it what the service writes
+    into sitrep_lines, so that they pay for the same indexes."""
+    from sqlalchemy import ForeignKeyConstraint, MetaData
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from app.sitreps.models import SitrepLine
+
+    table = SitrepLine.__table__.to_metadata(MetaData(), name="bench_raw_lines")
+    for constraint in list(table.constraints):
+        if isinstance(constraint, ForeignKeyConstraint):
+            table.constraints.remove(constraint)
+        elif constraint.name:
+            constraint.name = f"bench_raw_{constraint.name}"
+    for column in table.columns:
+        column.foreign_keys.clear()
+    statements = [str(CreateTable(table).compile(dialect=raw.dialect))]
+    for index in table.indexes:
+        index.name = f"bench_raw_{index.name}"
+        statements.append(str(CreateIndex(index).compile(dialect=raw.dialect)))
+    return statements
 
 
-def raw_rows(sitreps: list[dict[str, Any]], first: int = 0) -> list[tuple[Any, ...]]:
-    rows = []
+def raw_rows(
+    sitreps: list[dict[str, Any]], first: int = 0
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The sitrep_lines rows the service stores for these sitreps (the columns of
+    app.sitreps.rules.line_columns under each sitrep's header), numbered from ``first``."""
+    from app.sitreps import rules
+    from app.sitreps.schemas import LineIn
+
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
     for n, s in enumerate(sitreps, start=first):
+        end = date.fromisoformat(s["period_end"])
+        header = {
+            "sitrep_id": n,
+            "status": "submitted",
+            "revision": 1,
+            "country": s["country"],
+            "crisis_id": s["crisis_id"],
+            "period_start": date.fromisoformat(s["period_start"]),
+            "period_end": end,
+            "year": end.year,
+            "updated_at": now,
+        }
         for ln in s["lines"]:
-            d = ln.get("disaggregation") or {}
+            line = LineIn.model_validate(ln)
+            columns = rules.line_columns(line, rules.line_key(line))
             rows.append(
-                (
-                    n,
-                    s["country"],
-                    s["crisis_id"],
-                    s["period_start"],
-                    s["period_end"],
-                    ln["sector"],
-                    ln["division"],
-                    ln["phase"],
-                    ln["admin1"],
-                    ln["admin2"],
-                    ln["people_reached"],
-                    ln.get("people_reached_new", ln["people_reached"]),
-                    ln.get("people_targeted"),
-                    d.get("women"),
-                    d.get("men"),
-                    d.get("girls"),
-                    d.get("boys"),
-                    ln.get("persons_with_disabilities"),
-                    json.dumps(ln.get("indicators") or {}),
-                )
+                {
+                    **header,
+                    **columns,
+                    "id": len(rows) + 1 + first * 100,
+                    "feed_seq": len(rows) + 1 + first * 100,
+                    "feed_xid": 0,
+                }
             )
-    return rows
+    names = list(rows[0])
+    return names, [
+        tuple(json.dumps(r[k]) if k == "indicators" else r[k] for k in names) for r in rows
+    ]
 
 
 def measure_ingest(
@@ -722,27 +758,20 @@ def measure_ingest(
     single_lines = sum(len(s["lines"]) for s in single)
     batch_lines = sum(len(s["lines"]) for s in batched)
 
-    # The raw baselines write the same lines into a bare table of their columns.
+    # The raw baselines write the same lines, as the service stores them, into a table with
+    # sitrep_lines' own indexes (raw_lines_table).
     raw.execute("DROP TABLE IF EXISTS bench_raw_lines")
-    types = (
-        ["integer", "text", "integer", "date", "date", "text", "text", "text", "text", "text"]
-        + ["integer"] * 8
-        + ["text"]
-    )
-    raw.execute(
-        "CREATE TABLE bench_raw_lines ("
-        + ", ".join(f"{c} {t}" for c, t in zip(RAW_COLUMNS, types, strict=True))
-        + ")"
-    )
-    mark = "%s" if raw.postgres else "?"
-    insert = (
-        f"INSERT INTO bench_raw_lines ({', '.join(RAW_COLUMNS)}) VALUES "
-        f"({', '.join([mark] * len(RAW_COLUMNS))})"
-    )
+    for ddl in raw_lines_table(raw):
+        raw.execute(ddl)
     conn = raw.conn
     started = time.perf_counter()
     for n, body in enumerate(single):
-        rows = raw_rows([body], n)
+        names, rows = raw_rows([body], n)
+        mark = "%s" if raw.postgres else "?"
+        insert = (
+            f"INSERT INTO bench_raw_lines ({', '.join(names)}) VALUES "
+            f"({', '.join([mark] * len(names))})"
+        )
         if raw.postgres:
             with conn.transaction():
                 conn.cursor().executemany(insert, rows)
@@ -751,15 +780,19 @@ def measure_ingest(
             conn.executemany(insert, rows)
             conn.execute("COMMIT")
     raw_single_seconds = time.perf_counter() - started
-    rows = raw_rows(batched, singles)
+    names, rows = raw_rows(batched, singles)
     started = time.perf_counter()
     if raw.postgres:
-        copy_sql = f"COPY bench_raw_lines ({', '.join(RAW_COLUMNS)}) FROM STDIN"
+        copy_sql = f"COPY bench_raw_lines ({', '.join(names)}) FROM STDIN"
         with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
             for row in rows:
                 copy.write_row(row)
         bulk = "raw COPY"
     else:
+        insert = (
+            f"INSERT INTO bench_raw_lines ({', '.join(names)}) VALUES "
+            f"({', '.join(['?'] * len(names))})"
+        )
         conn.execute("BEGIN")
         conn.executemany(insert, rows)
         conn.execute("COMMIT")
@@ -787,19 +820,28 @@ def measure_ingest(
         f"{theirs_batch:,.0f} lines/s",
         f"{ours_batch / theirs_batch:.3f}x",
     )
-    goal = 0.25 if raw.postgres else 0.5
+    # Issue 11's targets: single sitreps at 0.1x of raw inserts and commits, batches at 0.2x
+    # of the same rows copied into a table with the service's indexes, and at ten times the
+    # 487 lines/s batches reached when it was filed (PostgreSQL, a million lines).
     results.target(
         "ingest: single sitreps against raw insert + commit",
-        ">= 0.5x",
+        ">= 0.1x",
         f"{ours_single / theirs_single:.3f}x",
-        ours_single >= 0.5 * theirs_single,
+        ours_single >= 0.1 * theirs_single,
     )
     results.target(
         f"ingest: batches against {bulk}",
-        f">= {goal}x",
+        ">= 0.2x",
         f"{ours_batch / theirs_batch:.3f}x",
-        ours_batch >= goal * theirs_batch,
+        ours_batch >= 0.2 * theirs_batch,
     )
+    if raw.postgres:
+        results.target(
+            "ingest: batches against 487 lines/s (issue 11, before batches were sets)",
+            ">= 10x",
+            f"{ours_batch / 487:.1f}x",
+            ours_batch >= 4870,
+        )
 
 
 def _crisis(client: Http, countries: list[str], what: str) -> int:
