@@ -44,15 +44,17 @@ class Settings(BaseSettings):
     # pool_max_overflow more under load. As many API requests are at work at once in a
     # process; the others wait their turn, up to pool_timeout seconds, then get a 503 that
     # says the service is busy (app.http.admission). One caller holds at most
-    # max_requests_per_caller of the places: 2, since on this project's 2-core machine a
-    # third request of one token at work at once made another user's write wait behind it
-    # (60 simultaneous sitreps of one token, another officer's sitrep meanwhile, p50/p95:
-    # SQLite 27/51 ms with 2, 49/72 with 3, 80/183 with 7, half the pool; PostgreSQL 22/35
-    # against 24/41 with 7; 12/17 ms idle).
+    # max_requests_per_caller of the places: 3. Each more request of one token at work at once
+    # makes another user's write wait longer behind it on this project's 2-core machine (60
+    # simultaneous sitreps of one token, another officer's sitrep meanwhile, p50/p95: SQLite
+    # 27/51 ms with 2, 37-49/56-72 with 3, 80/183 with 7, half the pool; PostgreSQL 22/35,
+    # 21/31 and 24/41; 9-12/12-17 ms idle). Not fewer: while the database does not answer,
+    # each request of a caller beyond these waits for one to fail before it fails in turn, so
+    # that with 2 the third of an officer's simultaneous requests failed after 4 s, not 2.
     pool_size: int = Field(default=5, ge=1)
     pool_max_overflow: int = Field(default=10, ge=0)
     pool_timeout: float = Field(default=30.0, gt=0)
-    max_requests_per_caller: int = Field(default=2, ge=1)
+    max_requests_per_caller: int = Field(default=3, ge=1)
     # How long an SQLite writer waits for another to finish, in seconds. Writers queue
     # rather than fail; this bounds the queue.
     sqlite_busy_timeout: float = Field(default=30.0, gt=0)
