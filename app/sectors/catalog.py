@@ -20,13 +20,13 @@ class Sector:
     description: str
     indicators: tuple[Indicator, ...]
     # The indicators by code: every line of every write looks its indicators up.
-    by_code: dict[str, Indicator] = field(init=False, repr=False, compare=False)
+    _by_code: dict[str, Indicator] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "by_code", {i.code: i for i in self.indicators})
+        object.__setattr__(self, "_by_code", {i.code: i for i in self.indicators})
 
     def indicator(self, code: str) -> Indicator | None:
-        return self.by_code.get(code)
+        return self._by_code.get(code)
 
 
 SECTORS: dict[str, Sector] = {

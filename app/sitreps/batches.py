@@ -208,9 +208,10 @@ def _write_set(
     refused: dict[int, AppError | _Clash] = {}
     documents: list[tuple[int, SitrepCreate]] = []
     for index, data in enumerate(read):
+        if isinstance(data, ValidationFailed):
+            refused[index] = data
+            continue
         try:
-            if isinstance(data, ValidationFailed):
-                raise data
             if reference.is_country(data.country):
                 permissions.require_country(user, data.country)
         except AppError as exc:
@@ -264,8 +265,9 @@ def _crises(session: Session, ids: Iterable[int | None]) -> dict[int, Crisis]:
 
 def _stored_lines(session: Session, checked: Sequence[_Item]) -> dict[_Slot, list[Any]]:
     """The live lines, by slot, that may hold a slot of the batch for an overlapping period
-    (those of the batch's countries and line keys within its dates), or may count for
-    something else once the batch is in their chain (their cumulative lines of its years)."""
+    (those of the batch's countries, crises and line keys within its dates), or may count
+    for something else once the batch is in their chain (their cumulative lines of its
+    years)."""
     if not checked:
         return {}
     countries = sorted({item.data.country for item in checked})
@@ -274,11 +276,7 @@ def _stored_lines(session: Session, checked: Sequence[_Item]) -> dict[_Slot, lis
     last = max(item.data.period_end for item in checked)
     years = sorted({item.data.period_end.year for item in checked})
     line = SitrepLine
-    crisis_ids = {item.data.crisis_id for item in checked}
-    known = sorted(i for i in crisis_ids if i is not None)
-    of_crises = [line.crisis_id.in_(known)] if known else []
-    if None in crisis_ids:
-        of_crises.append(line.crisis_id.is_(None))
+    crises = chains.of_crises({item.data.crisis_id for item in checked})
     stored: dict[_Slot, list[Any]] = defaultdict(list)
     for start in range(0, len(keys), _KEYS_PER_QUERY):
         query = select(
@@ -293,7 +291,7 @@ def _stored_lines(session: Session, checked: Sequence[_Item]) -> dict[_Slot, lis
         ).where(
             LIVE_LINE,
             line.country.in_(countries),
-            or_(*of_crises),
+            crises,
             line.line_key.in_(keys[start : start + _KEYS_PER_QUERY]),
             or_(
                 and_(line.period_end >= first, line.period_start <= last),
@@ -431,8 +429,8 @@ def _too_wide(accepted: Sequence[_Item]) -> bool:
 
 
 def _write(session: Session, accepted: Sequence[_Item], *, user: User) -> bool:
-    """Writes the accepted items, flushed; False when a cumulative figure would go down or
-    a line of another sitrep would count for something else (the caller rolls back)."""
+    """Writes the accepted items (``_insert``); False when a cumulative figure would go down
+    or a line of another sitrep would count for something else (the caller rolls back)."""
     if not accepted:
         return True
     now = utcnow()
@@ -535,8 +533,11 @@ def _insert(
     # plain objects the answer is built from (nothing of the batch reads them back), and the
     # unit of work's bookkeeping was 40 % of a batch's time (100 sitreps, 1,200 lines).
     table = typing.cast(Table, model.__table__)
-    # The columns it was given, read from each row's own dict (its attributes' values).
+    # The columns the rows were given (all the same: each table's rows are made alike), read
+    # from each row's own dict, its attributes' values.
     names = [c.key for c in table.columns if c.key in vars(rows[0])]
+    columns = {c.key for c in table.columns}
+    assert all(vars(row).keys() & columns == set(names) for row in rows)
     session.execute(insert(table), [{name: vars(row)[name] for name in names} for row in rows])
 
 

@@ -35,7 +35,8 @@ def validated(item: Any, *, session: Session | None = None) -> SitrepCreate:
 
 def read_each(items: Iterable[Any], *, session: Session) -> list[SitrepCreate | ValidationFailed]:
     """Each sitrep document of a batch or an import ``validated``, or its problem: read
-    once, for the locks of its slots and for its write."""
+    once, for the locks of its slots and for its write as a set (``batches.write_each``).
+    (An import that may amend reads each again as it writes it, one at a time.)"""
     read: list[SitrepCreate | ValidationFailed] = []
     for item in items:
         try:

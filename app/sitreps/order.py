@@ -106,7 +106,7 @@ def stamp(session: Session, lines: Sequence[SitrepLine]) -> None:
     """Gives each line a fresh feed position, after every position already committed."""
     if not lines:
         return
-    with session.no_autoflush:  # the lines may be new: they are flushed once stamped
+    with session.no_autoflush:  # the lines may be new: they are written once stamped
         xid, seqs = _positions(session, len(lines))
     for line, seq in zip(lines, seqs, strict=True):
         line.feed_xid = xid

@@ -324,8 +324,8 @@ def line_columns(line: LineIn, key: str) -> dict[str, Any]:
         "people_reached_cumulative": line.people_reached_cumulative,
         "people_targeted": line.people_targeted,
         # What chains.settle gives a line that is the latest of its chain to state a target,
-        # as a new line usually is; settle corrects it where a later period states one (so
-        # that most new lines need no second write).
+        # as a new (or amended) line usually is; settle corrects it where a later period
+        # states one (so that most lines written need no second write).
         "year_target": line.people_targeted or 0,
         "women": d.women if d else None,
         "men": d.men if d else None,

@@ -47,8 +47,8 @@ def lock_slots_of(
 ) -> None:
     """Locks, at once, the slots of every sitrep (the valid documents, ``bodies.valid``)
     that a batch or an import is about to write, so that its sitreps, written one by one,
-    never wait for another writer while holding some of their slots. Documents that are not
-    valid are left out: they will be refused before they lock anything.
+    never wait for another writer while holding some of their slots. The documents that are
+    not valid are not given: they will be refused before they lock anything.
 
     ``with_their_sitreps`` (an import that may amend): first the live sitreps of the
     documents' countries, crises and periods, the ones it may amend, in id order, then

@@ -69,16 +69,21 @@ def _chains_of(
     countries: set[str], crisis_ids: set[int | None], line_keys: set[str], years: set[int]
 ) -> list[ColumnElement[bool]]:
     line = SitrepLine
-    crises = [c for c in crisis_ids if c is not None]
-    in_crisis = [line.crisis_id.in_(sorted(crises))] if crises else []
-    if None in crisis_ids:
-        in_crisis.append(line.crisis_id.is_(None))
     return [
         line.country.in_(sorted(countries)),
         line.line_key.in_(sorted(line_keys)),
         line.year.in_(sorted(years)),
-        or_(*in_crisis),
+        of_crises(crisis_ids),
     ]
+
+
+def of_crises(crisis_ids: set[int | None]) -> ColumnElement[bool]:
+    """Lines of these crises (None: of no crisis)."""
+    crises = sorted(c for c in crisis_ids if c is not None)
+    in_crisis = [SitrepLine.crisis_id.in_(crises)] if crises else []
+    if None in crisis_ids:
+        in_crisis.append(SitrepLine.crisis_id.is_(None))
+    return or_(*in_crisis)
 
 
 def derived(where: Sequence[ColumnElement[bool]] = ()) -> Subquery:
@@ -190,10 +195,12 @@ def settle(session: Session, *, scope: Scope, sitrep_id: int) -> list[Resettled]
 def settle_set(
     session: Session, *, scopes: Sequence[Scope], written: Sequence[SitrepLine]
 ) -> list[Resettled] | None:
-    """``settle`` for the new sitreps of a batch at once: ``written`` are their lines
-    (flushed), ``scopes`` the chains they touch, in one statement. Returns None, and changes
-    nothing, when a cumulative figure would go down: which sitrep that refuses depends on
-    the order the sitreps are written in, so the caller writes them one at a time instead."""
+    """``settle`` for the new sitreps of a batch at once: ``written`` are their lines (in the
+    database, not the session's: what settling changes of them is set on these objects for
+    the caller to store), ``scopes`` the chains they touch, in one statement. Returns None,
+    and changes nothing, when a cumulative figure would go down: which sitrep that refuses
+    depends on the order the sitreps are written in, so the caller writes them one at a
+    time instead."""
     scopes = [scope for scope in scopes if scope.line_keys]
     if not scopes:
         return []
@@ -222,7 +229,8 @@ def _within(scopes: Sequence[Scope]) -> ColumnElement[bool]:
     """The chains of every scope, and others (those of one scope's country with another's
     line keys, crises or years), which do no harm (see Scope). One condition over the sets
     instead of one per scope: for a batch of 100 sitreps of 20 countries on PostgreSQL 15,
-    planning took 3.5 ms instead of 12.4 and the whole settle 18 ms instead of 32."""
+    run on its own, planning took 3.5 ms instead of 12.4 and the statement 18 ms instead of
+    32; within the batch's request, 13 ms instead of 55."""
     return and_(
         *_chains_of(
             {scope.country for scope in scopes},
@@ -236,9 +244,10 @@ def _within(scopes: Sequence[Scope]) -> ColumnElement[bool]:
 def _resettle(
     session: Session, rows: Sequence[Any], *, mine: set[int], written: dict[int, SitrepLine]
 ) -> list[Resettled]:
-    """Stores the figures that ``rows`` (of ``derived``) give their lines: those of
-    ``written`` as they are held, the others read afresh. Returns the lines of sitreps other
-    than ``mine`` that changed."""
+    """Gives the lines the figures that ``rows`` (of ``derived``) give them: those of
+    ``written`` as they are held (their caller stores them), the others read afresh into the
+    session (which stores them). Returns the lines of sitreps other than ``mine`` that
+    changed."""
     settled = {r.id: r for r in rows}
     held = [written[i] for i in sorted(settled.keys() & written.keys())]
     unheld = sorted(settled.keys() - written.keys())

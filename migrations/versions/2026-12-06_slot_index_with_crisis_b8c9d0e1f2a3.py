@@ -10,6 +10,9 @@ check, a batch's read of the lines that may hold its slots, and the chains a wri
 live line of the country and kept the crisis's: at 100,000 lines on PostgreSQL a batch of
 100 sitreps of 20 countries read 130,608 index entries to keep 1,200 (33 ms), and the read
 grows with the table.
+
+The index is rebuilt by a plain CREATE INDEX, so writes to sitrep_lines wait while it is
+built: 1.2 s at a million lines on PostgreSQL 15 on this project's 2-core machine.
 """
 
 from collections.abc import Sequence
